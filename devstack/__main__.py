@@ -1,0 +1,5 @@
+"""`python -m devstack` runs the CLI."""
+
+from devstack.cli import main
+
+raise SystemExit(main())

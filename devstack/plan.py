@@ -1,0 +1,350 @@
+"""The memory-budget planner. Pure: facts and settings in, a plan out; no I/O.
+
+How a budget is shared, in a fixed order (which is what makes "more budget never gives any service less" true):
+1. every selected service gets its floor, with the fewest replicas it can run (Kafka: 1 broker);
+2. replicated services get their seed replica count (Kafka: 3 brokers) if the budget holds their floors; if
+   not, the plan stops there and says so (skipping ahead would let a later budget take memory back);
+3. what is left fills every service toward its seed target at once, weighted by priority (weighted
+   water-filling: each service's share grows with one common level, so all grow together as the budget does);
+4. nothing goes above a target, so a budget larger than the targets leaves memory unallocated.
+Per-service limits then become each service's own knobs (`knobs.py`), always inside their containers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from devstack.catalog import CATALOG, SEED_GROUP_SHARE_MIB, SEED_PEAK_MIB, Group, Runtime, closure
+from devstack.errors import BudgetTooSmall, UsageError
+from devstack.knobs import SIZERS
+from devstack.profiles import ServiceSettings
+from devstack.units import fmt_mib
+
+PRIORITY_WEIGHT = {1: 1.0, 2: 0.7, 3: 0.4}
+STEP_MIB = 32
+
+
+def engine_reserve(engine_mib: int) -> int:
+    """What the engine's VM keeps for its own kernel, dockerd and containerd."""
+    return max(1024, engine_mib // 10)
+
+
+def host_reserve(host_mib: int) -> int:
+    """What the host keeps for the OS and the user's own apps (browser, IDE) beside the stack."""
+    return max(2048, host_mib * 15 // 100)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Everything the planner needs, gathered by the caller (CLI, TUI, tests)."""
+
+    profile: str
+    services: tuple[str, ...]
+    settings: Mapping[str, ServiceSettings] = field(default_factory=dict)
+    budget_mib: int | None = None
+    budget_source: str = ""
+    engine_mib: int | None = None
+    host_mib: int | None = None
+    bind: str = "127.0.0.1"
+    image_env: Mapping[str, str] = field(default_factory=dict)  # DEVSTACK_IMAGE_* from the environment
+    arch: str = ""
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    name: str
+    title: str
+    group: str
+    runtime: str
+    priority: int
+    replicas: int
+    limit_mib: int  # all replicas together
+    floor_mib: int  # at the planned replica count
+    target_mib: int
+    ceiling_mib: int
+    pinned: bool  # the user fixed its memory
+    containers: dict[str, int]
+    knobs: dict[str, str]
+    ports: dict[str, list[int]]  # port name -> host ports (one per replica for Kafka)
+    images: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    budget_mib: int
+    budget_source: str
+    total_mib: int
+    unallocated_mib: int
+    bind: str
+    services: tuple[ServicePlan, ...]
+    groups: dict[str, dict[str, int]]  # group -> {"planned": MiB, "seed_share": MiB scaled to the budget}
+    reasons: tuple[str, ...]  # what the budget cost, in the seed's terms
+    notes: tuple[str, ...]  # facts worth knowing that are not a shortfall
+    engine_mib: int | None
+    host_mib: int | None
+    arch: str
+
+    def service(self, name: str) -> ServicePlan:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+# Seed figures that live in a knob, not in a service's limit: reported when the plan gives less.
+_SEED_KNOBS = {
+    "spark": ("spark.executor.memory", 4096, "Spark executor"),
+    "jupyter": ("spark.driver.memory", 8192, "Spark driver (in the JupyterLab kernel)"),
+}
+
+
+def choose_budget(req: PlanRequest) -> tuple[int, str]:
+    """The user's budget if set, else the smallest of the seed's peak, the engine's and the host's memory."""
+    if req.budget_mib is not None:
+        return req.budget_mib, req.budget_source or "--budget"
+    options = [(SEED_PEAK_MIB, "the seed's 28 GiB peak")]
+    if req.engine_mib:
+        options.append(
+            (
+                req.engine_mib - engine_reserve(req.engine_mib),
+                f"the Docker engine's {fmt_mib(req.engine_mib)} less reserve",
+            )
+        )
+    if req.host_mib:
+        options.append((req.host_mib - host_reserve(req.host_mib), f"host RAM {fmt_mib(req.host_mib)} less reserve"))
+    return min(options)
+
+
+def _round_up_half_gib(mib: int) -> str:
+    return f"{math.ceil(mib / 512) / 2:g}g"
+
+
+def _resolve_ports(
+    services: list[str], settings: Mapping[str, ServiceSettings], replicas: dict[str, int]
+) -> dict[str, dict[str, list[int]]]:
+    out: dict[str, dict[str, list[int]]] = {}
+    owner: dict[int, str] = {}
+    for name in services:
+        spec = CATALOG[name]
+        chosen = (settings.get(name) or ServiceSettings()).ports or {}
+        out[name] = {}
+        for p in spec.ports:
+            base = chosen.get(p.name, p.host)
+            hosts = [base + i for i in range(replicas[name])] if p.name == "broker" else [base]
+            for h in hosts:
+                if h in owner:
+                    raise UsageError(
+                        f"host port {h} is given to both {owner[h]} and {name}.{p.name}.",
+                        f"set services.{name}.ports.{p.name} to a free port in devstack.yaml.",
+                    )
+                owner[h] = f"{name}.{p.name}"
+            out[name][p.name] = hosts
+    return out
+
+
+def _resolve_images(name: str, s: ServiceSettings, env: Mapping[str, str]) -> dict[str, str]:
+    spec = CATALOG[name]
+    images = {}
+    for key, image in spec.images.items():
+        ref = image.ref
+        if s.image and len(spec.images) == 1:
+            ref = s.image
+        if s.images and key in s.images:
+            ref = s.images[key]
+        # the environment wins, as it does for Compose's own interpolation of the stack's .env
+        ref = env.get(f"DEVSTACK_IMAGE_{key.upper()}", ref)
+        images[key] = ref
+    return images
+
+
+def _drop_suggestion(services: list[str], floors: dict[str, int], budget: int) -> list[str]:
+    """Services to drop, cheapest in value first, that would make the floors fit; never a dependency of one kept."""
+    kept = list(services)
+    dropped: list[str] = []
+    order = sorted(services, key=lambda n: (-CATALOG[n].priority, -floors[n], n))
+    for name in order:
+        if sum(floors[n] for n in kept) <= budget:
+            break
+        if any(name in CATALOG[k].depends_on for k in kept if k != name):
+            continue
+        kept.remove(name)
+        dropped.append(name)
+    return dropped if sum(floors[n] for n in kept) <= budget else []
+
+
+def make_plan(req: PlanRequest) -> Plan:
+    services = closure(list(req.services))
+    unknown = [n for n in req.services if n not in CATALOG]
+    if unknown:
+        raise UsageError(f"unknown service {unknown[0]!r}.", f"use some of: {', '.join(CATALOG)}.")
+    budget, source = choose_budget(req)
+    if budget <= 0:
+        raise BudgetTooSmall(f"the budget from {source} is {fmt_mib(budget)}.", "give --budget, e.g. --budget 12g.")
+    settings = {n: req.settings.get(n) or ServiceSettings() for n in services}
+
+    per_floor, per_target, per_ceiling, min_r, want_r = {}, {}, {}, {}, {}
+    for n in services:
+        spec, s = CATALOG[n], settings[n]
+        mem = spec.memory
+        per_floor[n], per_target[n], per_ceiling[n] = (
+            (s.memory, s.memory, s.memory) if s.memory else (mem.floor, mem.target, mem.ceiling)
+        )
+        want_r[n] = s.replicas or spec.replicas
+        min_r[n] = s.replicas or spec.min_replicas
+
+    floors_min = {n: per_floor[n] * min_r[n] for n in services}
+    need = sum(floors_min.values())
+    if need > budget:
+        drop = _drop_suggestion(services, floors_min, budget)
+        fix = f"give --budget {_round_up_half_gib(need)} or more"
+        if drop:
+            keep = [n for n in services if n not in drop]
+            fix += f", or drop {', '.join(drop)} (--services {','.join(keep)})"
+        raise BudgetTooSmall(
+            f"the {req.profile} profile needs at least {fmt_mib(need)} (the floors of "
+            f"{', '.join(services)}), but the budget ({source}) is {fmt_mib(budget)}.",
+            fix + ".",
+        )
+
+    reasons: list[str] = []
+    notes: list[str] = []
+    remaining = budget - need
+    replicas = dict(min_r)
+    stopped = False
+    for n in services:
+        if want_r[n] > min_r[n]:
+            step = (want_r[n] - min_r[n]) * per_floor[n]
+            if not stopped and remaining >= step:
+                replicas[n] = want_r[n]
+                remaining -= step
+            else:
+                stopped = True
+                reasons.append(
+                    f"{CATALOG[n].title} runs {min_r[n]} broker{'s' if min_r[n] > 1 else ''} instead of "
+                    f"{want_r[n]}: {want_r[n]} need {fmt_mib(step)} more than the budget leaves."
+                )
+    if stopped:
+        remaining = 0
+
+    # weighted water-filling toward targets, per replica, on one common level `lam`
+    deficit = {n: per_target[n] - per_floor[n] for n in services}
+    weight = {n: PRIORITY_WEIGHT[CATALOG[n].priority] for n in services}
+
+    def grown(lam: float) -> dict[str, float]:
+        return {n: deficit[n] * min(1.0, lam * weight[n]) for n in services}
+
+    def cost(lam: float) -> float:
+        g = grown(lam)
+        return sum(g[n] * replicas[n] for n in services)
+
+    hi = 1.0 / min(weight.values())
+    if cost(hi) <= remaining:
+        lam = hi
+    else:
+        lo = 0.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if cost(mid) <= remaining:
+                lo = mid
+            else:
+                hi = mid
+        lam = lo
+    extra = grown(lam)
+    per_replica = {n: per_floor[n] + int(extra[n] // STEP_MIB) * STEP_MIB for n in services}
+    for n in services:  # a target that is not a multiple of the step is still reachable
+        if per_floor[n] + extra[n] >= per_target[n] - 1e-9:
+            per_replica[n] = per_target[n]
+
+    planned: list[ServicePlan] = []
+    ports = _resolve_ports(services, settings, replicas)
+    for n in services:
+        spec = CATALOG[n]
+        total = per_replica[n] * replicas[n]
+        sized = SIZERS[n](total, replicas[n])
+        planned.append(
+            ServicePlan(
+                name=n,
+                title=spec.title,
+                group=spec.group.value,
+                runtime=spec.runtime.value,
+                priority=spec.priority,
+                replicas=replicas[n],
+                limit_mib=total,
+                floor_mib=per_floor[n] * replicas[n],
+                target_mib=per_target[n] * replicas[n],
+                ceiling_mib=per_ceiling[n] * replicas[n],
+                pinned=settings[n].memory is not None,
+                containers=sized.containers,
+                knobs=sized.knobs,
+                ports=ports[n],
+                images=_resolve_images(n, settings[n], req.image_env),
+            )
+        )
+        if per_replica[n] < per_target[n]:
+            unit = " per broker" if spec.max_replicas > 1 else ""
+            reasons.append(f"{spec.title} {fmt_mib(per_replica[n])}{unit} instead of {fmt_mib(per_target[n])}.")
+        if n in _SEED_KNOBS:
+            knob, seed, label = _SEED_KNOBS[n]
+            got = int(sized.knobs[knob].rstrip("m"))
+            if got < seed:
+                reasons.append(f"{label} {fmt_mib(got)} instead of the seed's {fmt_mib(seed)}.")
+
+    total = sum(s.limit_mib for s in planned)
+    groups: dict[str, dict[str, int]] = {}
+    for g in Group:
+        members = [s for s in planned if s.group == g.value]
+        if members:
+            groups[g.value] = {
+                "planned": sum(s.limit_mib for s in members),
+                "seed_share": SEED_GROUP_SHARE_MIB[g] * budget // SEED_PEAK_MIB,
+            }
+
+    if req.budget_mib is not None and req.engine_mib and budget > req.engine_mib - engine_reserve(req.engine_mib):
+        notes.append(
+            f"the budget ({fmt_mib(budget)}) is more than the Docker engine can give "
+            f"({fmt_mib(req.engine_mib)} less {fmt_mib(engine_reserve(req.engine_mib))} reserve): "
+            "containers may be OOM-killed. `devstack doctor` says how to give the engine more."
+        )
+    if budget > SEED_PEAK_MIB:
+        notes.append(f"the budget is above the seed's {fmt_mib(SEED_PEAK_MIB)} peak for a 32 GB Mac Studio.")
+    if total < budget:
+        notes.append(f"{fmt_mib(budget - total)} of the budget is left unallocated.")
+    if req.bind not in ("127.0.0.1", "::1"):
+        notes.append(
+            f"ports are published on {req.bind}, not only on this machine: anyone who can reach it can connect."
+        )
+    if req.arch in ("arm64", "aarch64"):
+        for s in planned:
+            spec = CATALOG[s.name]
+            for key, image in spec.images.items():
+                if "linux/arm64" not in image.platforms and s.images[key] == image.ref:
+                    notes.append(
+                        f"{s.images[key]} publishes no arm64 image: it runs under emulation (slower, more memory)."
+                    )
+    if any(CATALOG[n].runtime is Runtime.K3D for n in services):
+        notes.append("seldon runs on a k3d cluster, brought up beside the Compose services.")
+
+    return Plan(
+        profile=req.profile,
+        budget_mib=budget,
+        budget_source=source,
+        total_mib=total,
+        unallocated_mib=budget - total,
+        bind=req.bind,
+        services=tuple(planned),
+        groups=groups,
+        reasons=tuple(reasons),
+        notes=tuple(notes),
+        engine_mib=req.engine_mib,
+        host_mib=req.host_mib,
+        arch=req.arch,
+    )

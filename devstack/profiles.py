@@ -1,0 +1,328 @@
+"""Profiles (`profiles/*.yaml`) and the user's override file (`devstack.yaml` or `--config FILE`).
+
+Both are validated with pydantic. A YAML loader that remembers the line of every key lets an error name the
+file, the line and the field, and say what is allowed, instead of pydantic's nested report.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from devstack.catalog import CATALOG, SERVICE_NAMES
+from devstack.errors import ConfigError, UsageError
+from devstack.resources import profiles_dir
+from devstack.units import parse_size
+
+OVERRIDE_FILE = "devstack.yaml"
+_IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._\-/:@]*$", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class LineDict(dict):  # type: ignore[type-arg]
+    """A mapping from YAML that knows the line of itself and of each of its keys."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    out = LineDict()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if key in out:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file.", "check the path, or leave --config out.") from None
+    except PermissionError:
+        raise UsageError(f"{path}: cannot be read (permission denied).", f"chmod u+r {path}") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a YAML file.", "name the YAML file itself.") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: is not UTF-8 text.", "save it as UTF-8 YAML.") from None
+    try:
+        return yaml.load(text, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        problem = (e.problem or e.context or "invalid YAML").strip()
+        raise ConfigError(str(path), line, None, f"broken YAML: {problem}", "fix the YAML syntax there.") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(str(path), None, None, f"broken YAML: {e}", "fix the YAML syntax.") from None
+
+
+def _line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
+    line = getattr(data, "line", None)
+    cur = data
+    for part in loc:
+        if isinstance(cur, LineDict) and part in cur:
+            line = cur.key_lines.get(part, line)
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+            line = getattr(cur, "line", line)
+        else:
+            break
+    return line
+
+
+# ---------------------------------------------------------------- models
+
+
+def _size(v: Any, what: str) -> int:
+    try:
+        return parse_size(v, what)
+    except UsageError as e:
+        raise ValueError(f"{e.cause} Use a number with a unit, for example 4g or 512m") from None
+
+
+class ServiceSettings(BaseModel):
+    """What a profile or the override may set for one service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: int | None = Field(default=None, description="memory limit per replica, e.g. 4g")
+    replicas: int | None = Field(default=None, ge=1, le=9)
+    image: str | None = None
+    images: dict[str, str] | None = None
+    ports: dict[str, int] | None = None
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, v: Any) -> int | None:
+        return None if v is None else _size(v, "memory")
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str | None) -> str | None:
+        if v is not None and not _IMAGE_REF.match(v):
+            raise ValueError(f"{v!r} is not an image reference (like registry.local/apache/kafka:4.1.1)")
+        return v
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for ref in (v or {}).values():
+            cls._image(ref)
+        return v
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, v: dict[str, int] | None) -> dict[str, int] | None:
+        for name, port in (v or {}).items():
+            if not 1 <= port <= 65535:
+                raise ValueError(f"port {name}={port} is outside 1-65535")
+            if port < 1024:
+                raise ValueError(f"port {name}={port} is privileged (below 1024)")
+        return v
+
+
+def _check_service_names(names: Any) -> None:
+    for name in names:
+        if name not in CATALOG:
+            raise ValueError(f"unknown service {name!r}; known services: {', '.join(SERVICE_NAMES)}")
+
+
+class _Services(BaseModel):
+    """Shared: a `services` mapping keyed by catalog name, each with settings that fit that service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    services: dict[str, ServiceSettings] = Field(default_factory=dict)
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _services(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if isinstance(v, list):
+            if not all(isinstance(n, str) for n in v):
+                raise ValueError("a list of services must hold service names only")
+            v = {n: {} for n in v}
+        if isinstance(v, dict):
+            _check_service_names(v)
+            return {k: ({} if s is None else s) for k, s in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _fits_catalog(self) -> _Services:
+        for name, s in self.services.items():
+            spec = CATALOG[name]
+            if s.replicas is not None and not spec.min_replicas <= s.replicas <= spec.max_replicas:
+                raise ValueError(
+                    f"services.{name}.replicas={s.replicas}: {name} runs "
+                    f"{spec.min_replicas}-{spec.max_replicas} replicas"
+                )
+            if s.memory is not None and not spec.memory.floor <= s.memory <= spec.memory.ceiling:
+                raise ValueError(
+                    f"services.{name}.memory={s.memory}m: {name} needs {spec.memory.floor}m to "
+                    f"{spec.memory.ceiling}m per replica"
+                )
+            known_ports = {p.name for p in spec.ports}
+            for p in s.ports or {}:
+                if p not in known_ports:
+                    raise ValueError(f"services.{name}.ports.{p}: {name} has ports {', '.join(sorted(known_ports))}")
+            known_images = set(spec.images)
+            for k in s.images or {}:
+                if k not in known_images:
+                    raise ValueError(f"services.{name}.images.{k}: {name} has images {', '.join(sorted(known_images))}")
+            if s.image is not None and len(spec.images) != 1:
+                raise ValueError(
+                    f"services.{name}.image: {name} has several images; set images: "
+                    f"{{{', '.join(sorted(known_images))}}} instead"
+                )
+        return self
+
+
+class Profile(_Services):
+    description: str = ""
+    budget: int | None = None
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, v: Any) -> int | None:
+        return None if v is None else _size(v, "budget")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Profile:
+        if not self.services:
+            raise ValueError("a profile must name at least one service")
+        return self
+
+
+class Override(_Services):
+    """The user's `devstack.yaml`: budget, profile, bind address, per-service settings."""
+
+    profile: str | None = None
+    budget: int | None = None
+    bind: str = "127.0.0.1"
+    stack: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget(cls, v: Any) -> int | None:
+        return None if v is None else _size(v, "budget")
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, v: str) -> str:
+        try:
+            ipaddress.ip_address(v)
+        except ValueError:
+            raise ValueError(f"{v!r} is not an IP address (use 127.0.0.1)") from None
+        return v
+
+
+# ---------------------------------------------------------------- loading
+
+
+_FIX_BY_TYPE = {
+    "extra_forbidden": "remove it or fix its spelling; allowed here: {allowed}.",
+    "int_parsing": "give a whole number.",
+    "int_type": "give a whole number.",
+    "string_type": "give a string.",
+    "dict_type": "give a mapping (key: value lines).",
+    "model_type": "give a mapping (key: value lines).",
+    "greater_than_equal": "give a larger number.",
+    "less_than_equal": "give a smaller number.",
+    "string_pattern_mismatch": "use lower-case letters, digits, '-' and '_'.",
+}
+
+
+def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    if len(loc) >= 3 and loc[0] == "services":
+        return ", ".join(ServiceSettings.model_fields)
+    return ", ".join(model.model_fields)
+
+
+def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
+    if data is None:
+        data = LineDict()
+        data.line, data.key_lines = 1, {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            str(path),
+            1,
+            None,
+            "the top level must be a mapping (key: value lines).",
+            f"start the file with keys such as: {', '.join(model.model_fields)}.",
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(p for p in err["loc"] if p not in ("function-after[_fits_catalog(), _Services]",))
+        field = ".".join(str(p) for p in loc) or None
+        msg = err["msg"].removeprefix("Value error, ")
+        fix = _FIX_BY_TYPE.get(err["type"], "see README.md, section Profiles and overrides.")
+        fix = fix.format(allowed=_allowed_fields(model, loc))
+        if field is None and msg.startswith("services."):
+            field, _, msg = msg.partition(": ")
+            loc = tuple(field.split("."))
+        return_line = _line_of(data, loc)
+        raise ConfigError(str(path), return_line, field, msg, fix) from None
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    name: str
+    path: Path
+    profile: Profile
+
+
+def profile_names() -> list[str]:
+    return sorted(p.stem for p in profiles_dir().glob("*.yaml"))
+
+
+def load_profile(name_or_path: str) -> LoadedProfile:
+    """A profile by name (`full`) from profiles/, or by path to a YAML file of the user's."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or "/" in name_or_path:
+        path = p
+        name = p.stem
+    else:
+        path = profiles_dir() / f"{name_or_path}.yaml"
+        name = name_or_path
+        if not path.exists():
+            raise UsageError(
+                f"unknown profile {name_or_path!r}.",
+                f"use one of: {', '.join(profile_names())} (or a path to a profile YAML file).",
+            )
+    return LoadedProfile(name, path, _validate(Profile, _read_yaml(path), path))
+
+
+def load_override(config: str | None, cwd: Path) -> tuple[Path | None, Override]:
+    """The user's override: `--config FILE` if given (it must exist), else ./devstack.yaml if present."""
+    if config is not None:
+        path = Path(config)
+    else:
+        path = cwd / OVERRIDE_FILE
+        if not path.exists():
+            return None, Override()
+    return path, _validate(Override, _read_yaml(path), path)

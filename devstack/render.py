@@ -1,0 +1,308 @@
+"""Render a plan into a stack directory that plain `docker compose` can run.
+
+Files only, no Docker. The layout:
+  compose.yaml          generated: includes the selected services' Compose files, declares the networks
+  compose/<svc>.yaml    the shipped Compose files, verbatim (readable; sized values come from .env)
+  .env                  every sized value, image, port and secret (0600); Compose reads it by itself
+  config/...            generated service configs (server.properties, redis.conf, ClickHouse XML, ...)
+  k3d/cluster.yaml      the k3d cluster config, when the plan runs Seldon
+  plan.json             the plan this was rendered from
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from devstack import __version__
+from devstack.catalog import CATALOG, Runtime
+from devstack.plan import Plan, ServicePlan
+from devstack.resources import compose_dir, k3d_dir
+from devstack.state import MARKER, check_target_dir, load_or_create_secrets, write_private
+
+NETWORKS = {
+    "stream": "ingestion and processing: Kafka, Spark, ClickHouse, JupyterLab, Airflow",
+    "store": "storage: PostgreSQL, MinIO, Redis, ClickHouse, MLflow and their clients",
+}
+BUCKETS = {"datasets": "datasets", "models": "models", "mlflow": "mlflow-artifacts"}
+
+
+@dataclass(frozen=True)
+class Rendered:
+    directory: Path
+    project: str
+    files: tuple[Path, ...]
+
+
+def _tpl(name: str, **values: object) -> str:
+    text = (compose_dir() / "templates" / name).read_text(encoding="utf-8")
+    return Template(text).substitute({k: str(v) for k, v in values.items()})
+
+
+def _raw(name: str) -> str:
+    return (compose_dir() / "templates" / name).read_text(encoding="utf-8")
+
+
+def _env_key(*parts: str) -> str:
+    return "_".join(["DEVSTACK", *(p.upper().replace("-", "_").replace(".", "_") for p in parts)])
+
+
+def _mem(mib: int) -> str:
+    return f"{mib}m"
+
+
+def env_values(plan: Plan, project: str, secrets: dict[str, str], notebooks: Path | None) -> dict[str, str]:
+    """Everything Compose interpolates, in a stable order: a diff of two renders reads like the plan's diff."""
+    env: dict[str, str] = {
+        "COMPOSE_PROJECT_NAME": project,
+        "DEVSTACK_PROFILE": plan.profile,
+        "DEVSTACK_BUDGET": _mem(plan.budget_mib),
+        "DEVSTACK_BIND": plan.bind,
+    }
+    names = plan.names()
+    for s in plan.services:
+        for key, ref in s.images.items():
+            env[_env_key("image", key)] = ref
+        for port_name, hosts in s.ports.items():
+            if port_name == "broker":
+                for i, h in enumerate(hosts, 1):
+                    env[_env_key(s.name, "port", str(i))] = str(h)
+            else:
+                env[_env_key(s.name, "port", port_name)] = str(h := hosts[0])
+        if s.runtime == Runtime.K3D.value:
+            continue
+        env.update(_service_env(s))
+    if "kafka" in names:
+        k = plan.service("kafka")
+        if k.replicas > 1:
+            env["COMPOSE_PROFILES"] = ",".join(f"kafka-brokers-{i}" for i in range(2, k.replicas + 1))
+        env["DEVSTACK_KAFKA_INTERNAL_BOOTSTRAP"] = ",".join(f"kafka-{i}:19092" for i in range(1, k.replicas + 1))
+        env["DEVSTACK_KAFKA_CLUSTER_ID"] = secrets["kafka_cluster_id"]
+    if notebooks is not None:
+        env["DEVSTACK_NOTEBOOKS"] = str(notebooks)
+    env["DEVSTACK_MLFLOW_BUCKET"] = BUCKETS["mlflow"]
+    for name in ("postgres", "mlflow_db", "airflow_db", "airflow_admin", "clickhouse", "minio", "redis"):
+        env[_env_key(name, "password")] = secrets[f"{name}_password"]
+    env["DEVSTACK_AIRFLOW_FERNET_KEY"] = secrets["airflow_fernet_key"]
+    env["DEVSTACK_AIRFLOW_JWT_SECRET"] = secrets["airflow_jwt_secret"]
+    env["DEVSTACK_JUPYTER_TOKEN"] = secrets["jupyter_token"]
+    return env
+
+
+def _service_env(s: ServicePlan) -> dict[str, str]:
+    k, c = s.knobs, s.containers
+    if s.name == "kafka":
+        return {"DEVSTACK_KAFKA_MEM": _mem(c["kafka-1"]), "DEVSTACK_KAFKA_HEAP_OPTS": k["KAFKA_HEAP_OPTS"]}
+    if s.name == "spark":
+        return {
+            "DEVSTACK_SPARK_MASTER_MEM": _mem(c["spark-master"]),
+            "DEVSTACK_SPARK_WORKER_MEM": _mem(c["spark-worker"]),
+            "DEVSTACK_SPARK_MASTER_DAEMON_MEMORY": k["SPARK_MASTER_DAEMON_MEMORY"],
+            "DEVSTACK_SPARK_WORKER_DAEMON_MEMORY": k["SPARK_WORKER_DAEMON_MEMORY"],
+            "DEVSTACK_SPARK_WORKER_MEMORY": k["SPARK_WORKER_MEMORY"],
+        }
+    if s.name == "postgres":
+        return {"DEVSTACK_POSTGRES_MEM": _mem(c["postgres"])} | {
+            _env_key("postgres", knob): k[knob]
+            for knob in (
+                "shared_buffers",
+                "effective_cache_size",
+                "maintenance_work_mem",
+                "work_mem",
+                "max_connections",
+            )
+        }
+    if s.name == "airflow":
+        return {
+            "DEVSTACK_AIRFLOW_APISERVER_MEM": _mem(c["airflow-apiserver"]),
+            "DEVSTACK_AIRFLOW_SCHEDULER_MEM": _mem(c["airflow-scheduler"]),
+            "DEVSTACK_AIRFLOW_DAG_PROCESSOR_MEM": _mem(c["airflow-dag-processor"]),
+            "DEVSTACK_AIRFLOW_PARALLELISM": k["AIRFLOW__CORE__PARALLELISM"],
+            "DEVSTACK_AIRFLOW_API_WORKERS": k["AIRFLOW__API__WORKERS"],
+            "DEVSTACK_AIRFLOW_PARSING_PROCESSES": k["AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES"],
+        }
+    out = {_env_key(s.name, "mem"): _mem(c[s.name])}
+    if s.name in ("minio", "prometheus"):
+        out[_env_key(s.name, "gomemlimit")] = k["GOMEMLIMIT"]
+    if s.name == "prometheus":
+        out["DEVSTACK_PROMETHEUS_RETENTION"] = k["retention"]
+    if s.name == "mlflow":
+        out["DEVSTACK_MLFLOW_WORKERS"] = k["MLFLOW_WORKERS"]
+    return out
+
+
+def _env_file(env: dict[str, str], plan: Plan) -> str:
+    lines = [
+        f"# Generated by devstack {__version__}: profile {plan.profile}, "
+        f"budget {plan.budget_mib}m ({plan.budget_source}).",
+        "# Compose reads this file by itself: `docker compose ps`, `logs`, `up -d`, `down` work in this directory.",
+        "# It holds this stack's passwords: keep it private (mode 0600).",
+    ]
+    for key, value in env.items():
+        if any(ch in value for ch in " #\"'$"):
+            value = "'" + value.replace("'", "") + "'"
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def _compose_yaml(plan: Plan, project: str) -> str:
+    files = [f"compose/{CATALOG[n].compose_file}" for n in plan.names() if CATALOG[n].compose_file]
+    header = (
+        f"# Generated by devstack {__version__} for the {plan.profile} profile. Plain Compose works here:\n"
+        "#   docker compose ps | docker compose logs -f kafka-1 | docker compose down\n"
+        "# Sized values, images and ports come from .env; each included file is one service, readable on its own.\n"
+    )
+    doc = {
+        "name": project,
+        "include": files,
+        "networks": {n: {"name": f"{project}_{n}"} for n in NETWORKS},
+    }
+    body = yaml.safe_dump(doc, sort_keys=False)
+    comments = "".join(f"# network {n}: {what}\n" for n, what in NETWORKS.items())
+    return header + comments + body
+
+
+def _kafka_configs(s: ServicePlan, bind: str) -> dict[str, str]:
+    n = s.replicas
+    voters = ",".join(f"{i}@kafka-{i}:9093" for i in range(1, n + 1))
+    host_address = bind if bind not in ("0.0.0.0", "::") else "127.0.0.1"
+    out = {}
+    for i, port in enumerate(s.ports["broker"], 1):
+        out[f"config/kafka/kafka-{i}/server.properties"] = _tpl(
+            "kafka-server.properties",
+            node_id=i,
+            brokers=n,
+            voters=voters,
+            host_address=host_address,
+            host_port=port,
+            replication=min(3, n),
+            min_isr=2 if n >= 3 else 1,
+        )
+    return out
+
+
+def _prometheus_yml(plan: Plan) -> str:
+    names = plan.names()
+    jobs: list[dict[str, object]] = [{"job_name": "prometheus", "static_configs": [{"targets": ["localhost:9090"]}]}]
+    if "clickhouse" in names:
+        jobs.append({"job_name": "clickhouse", "static_configs": [{"targets": ["clickhouse:9363"]}]})
+    if "minio" in names:
+        jobs.append(
+            {
+                "job_name": "minio",
+                "metrics_path": "/minio/v2/metrics/cluster",
+                "static_configs": [{"targets": ["minio:9000"]}],
+            }
+        )
+    if "spark" in names:
+        jobs.append(
+            {
+                "job_name": "spark-master",
+                "metrics_path": "/metrics/master/prometheus",
+                "static_configs": [{"targets": ["spark-master:8080"]}],
+            }
+        )
+        jobs.append(
+            {
+                "job_name": "spark-worker",
+                "metrics_path": "/metrics/prometheus",
+                "static_configs": [{"targets": ["spark-worker:8081"]}],
+            }
+        )
+    doc = {"global": {"scrape_interval": "15s", "evaluation_interval": "15s"}, "scrape_configs": jobs}
+    return "# Generated by devstack: the services' native metrics endpoints.\n" + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _k3d_config(s: ServicePlan, project: str) -> str:
+    template = (k3d_dir() / "cluster.yaml.tmpl").read_text(encoding="utf-8")
+    api = s.ports["api"][0]
+    return Template(template).substitute(
+        name=project,
+        k3s_image=s.images["k3s"],
+        api_port=api,
+        ingress_port=s.ports["ingress"][0],
+        registry_port=s.ports["registry"][0],
+        servers_memory=s.knobs["serversMemory"],
+        agents_memory=s.knobs["agentsMemory"],
+        network=f"{project}_store",
+    )
+
+
+def config_files(plan: Plan, secrets: dict[str, str], project: str) -> dict[str, str]:
+    """Every generated file (path relative to the stack dir -> text), secrets aside."""
+    names = plan.names()
+    files: dict[str, str] = {"compose.yaml": _compose_yaml(plan, project)}
+    driver = plan.service("jupyter").knobs["spark.driver.memory"] if "jupyter" in names else "1g"
+    executor = plan.service("spark").knobs["spark.executor.memory"] if "spark" in names else "1g"
+    for s in plan.services:
+        k = s.knobs
+        if s.name == "kafka":
+            files.update(_kafka_configs(s, plan.bind))
+        elif s.name == "redis":
+            files["config/redis/redis.conf"] = _tpl(
+                "redis.conf", maxmemory=k["maxmemory"], maxmemory_policy=k["maxmemory-policy"]
+            )
+        elif s.name == "clickhouse":
+            files["config/clickhouse/config.d/devstack.xml"] = _tpl("clickhouse-config.xml", **k)
+            digest = hashlib.sha256(secrets["clickhouse_password"].encode()).hexdigest()
+            files["config/clickhouse/users.d/devstack.xml"] = _tpl(
+                "clickhouse-users.xml", max_memory_usage=k["max_memory_usage"], password_sha256_hex=digest
+            )
+        elif s.name == "spark":
+            files["config/spark/spark-defaults.conf"] = _tpl(
+                "spark-defaults.conf", executor_memory=executor, driver_memory=driver
+            )
+            files["config/spark/metrics.properties"] = _raw("spark-metrics.properties")
+            files["config/spark/spark-env.sh"] = "# Generated by devstack: sizing comes from the environment.\n"
+        elif s.name == "jupyter":
+            files["config/jupyter/spark-defaults.conf"] = _tpl(
+                "jupyter-spark-defaults.conf", driver_memory=driver, executor_memory=executor
+            )
+        elif s.name == "postgres":
+            files["config/postgres/initdb/10-devstack.sh"] = _raw("postgres-initdb.sh")
+        elif s.name == "prometheus":
+            files["config/prometheus/prometheus.yml"] = _prometheus_yml(plan)
+        elif s.name == "airflow":
+            files["config/airflow/dags/.keep"] = ""
+        elif s.name == "seldon":
+            files["k3d/cluster.yaml"] = _k3d_config(s, project)
+    files["plan.json"] = json.dumps(plan.to_dict(), indent=2) + "\n"
+    return files
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def render(plan: Plan, directory: Path, project: str, notebooks: Path | None = None) -> Rendered:
+    """Write the stack dir. Re-rendering keeps the stack's secrets and replaces only what devstack generates."""
+    check_target_dir(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    secrets = load_or_create_secrets(directory)
+    files = config_files(plan, secrets, project)
+    for owned in ("compose", "config", "k3d"):  # generated trees: stale files of dropped services go
+        shutil.rmtree(directory / owned, ignore_errors=True)
+    written = []
+    for n in plan.names():
+        f = CATALOG[n].compose_file
+        if f:
+            _write(directory / "compose" / f, (compose_dir() / f).read_text(encoding="utf-8"))
+            written.append(directory / "compose" / f)
+    for rel, text in files.items():
+        mode = 0o755 if rel.endswith(".sh") else 0o644
+        _write(directory / rel, text, mode)
+        written.append(directory / rel)
+    write_private(directory / ".env", _env_file(env_values(plan, project, secrets, notebooks), plan))
+    (directory / MARKER).write_text(f"devstack {__version__}\n", encoding="utf-8")
+    return Rendered(directory, project, (directory / ".env", *written))

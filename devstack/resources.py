@@ -1,0 +1,27 @@
+"""Where the shipped Compose files, profiles and k3d config live: the repository's top level in a checkout,
+`devstack/_data/` in an installed wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def resource_dir(name: str) -> Path:
+    for candidate in (_PKG.parent / name, _PKG / "_data" / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"devstack's {name}/ directory is missing from this installation")
+
+
+def compose_dir() -> Path:
+    return resource_dir("compose")
+
+
+def profiles_dir() -> Path:
+    return resource_dir("profiles")
+
+
+def k3d_dir() -> Path:
+    return resource_dir("k3d")

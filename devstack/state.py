@@ -1,0 +1,97 @@
+"""Where a stack lives and what it keeps: the state dir, its secrets, and a lock.
+
+`~/.local/state/devstack/<stack>/` (XDG_STATE_HOME) holds the rendered project that `up` runs, so a user can
+also `cd` there and use plain `docker compose`. Secrets are generated once per stack and kept (0600): volumes
+are initialised with them, so a re-render must never change them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+from devstack.errors import UsageError
+
+MARKER = ".devstack-stack"
+SECRETS_FILE = "secrets.json"
+
+SECRET_NAMES = (
+    "postgres_password",
+    "mlflow_db_password",
+    "airflow_db_password",
+    "airflow_admin_password",
+    "airflow_fernet_key",
+    "airflow_jwt_secret",
+    "clickhouse_password",
+    "minio_password",
+    "redis_password",
+    "jupyter_token",
+    "kafka_cluster_id",
+)
+
+
+def state_home() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "devstack"
+
+
+def stack_dir(stack: str) -> Path:
+    return state_home() / stack
+
+
+def project_name(stack: str) -> str:
+    return "devstack" if stack == "default" else f"devstack-{stack}"
+
+
+def _new_secret(name: str) -> str:
+    if name == "kafka_cluster_id":
+        # Kafka wants a base64url UUID without padding (what `kafka-storage.sh random-uuid` prints)
+        return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if name == "airflow_fernet_key":
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()
+    return secrets.token_urlsafe(24)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def load_or_create_secrets(directory: Path) -> dict[str, str]:
+    """The stack's secrets: kept from an earlier render, new ones added for services added since."""
+    path = directory / SECRETS_FILE
+    existing: dict[str, str] = {}
+    if path.exists():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UsageError(
+                f"{path} is unreadable ({e}).",
+                "restore it from a backup; deleting it makes new passwords that the existing volumes will reject.",
+            ) from None
+    merged = {n: existing.get(n) or _new_secret(n) for n in SECRET_NAMES}
+    merged.update({k: v for k, v in existing.items() if k not in merged})
+    if merged != existing:
+        write_private(path, json.dumps(merged, indent=2, sort_keys=True) + "\n")
+    return merged
+
+
+def check_target_dir(directory: Path) -> None:
+    """Refuse to render into a directory that holds something other than a devstack stack."""
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(f"{directory} is a file, not a directory.", "give --out a directory path.")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / MARKER).exists():
+        raise UsageError(
+            f"{directory} is not empty and is not a devstack stack; devstack will not write over it.",
+            "give --out an empty or new directory.",
+        )
