@@ -126,7 +126,7 @@ def airflow(total: int, replicas: int = 1) -> Sized:
     dagp = _down(total * 0.20, 32)
     sched = total - api - dagp
     # LocalExecutor runs each task as a child of the scheduler: ~200 MiB a task beside a ~400 MiB scheduler
-    parallelism = _clamp((sched - 384) // 192, 2, 32)
+    parallelism = _clamp((sched - 384) // 192, 1, 32)
     return Sized(
         {"airflow-apiserver": api, "airflow-scheduler": sched, "airflow-dag-processor": dagp, "airflow-init": api},
         {

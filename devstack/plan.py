@@ -230,7 +230,7 @@ def make_plan(req: PlanRequest) -> Plan:
                 stopped = True
                 reasons.append(
                     f"{CATALOG[n].title} runs {min_r[n]} broker{'s' if min_r[n] > 1 else ''} instead of "
-                    f"{want_r[n]}: {want_r[n]} need {fmt_mib(step)} more than the budget leaves."
+                    f"{want_r[n]}: {want_r[n]} brokers need {fmt_mib(step)} more than the budget leaves."
                 )
     if stopped:
         remaining = 0

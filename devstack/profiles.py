@@ -172,30 +172,31 @@ class _Services(BaseModel):
 
     @model_validator(mode="after")
     def _fits_catalog(self) -> _Services:
+        # "field|problem|fix": _validate() splits it, so the error names the exact field and its line
         for name, s in self.services.items():
             spec = CATALOG[name]
+            f = f"services.{name}"
             if s.replicas is not None and not spec.min_replicas <= s.replicas <= spec.max_replicas:
                 raise ValueError(
-                    f"services.{name}.replicas={s.replicas}: {name} runs "
-                    f"{spec.min_replicas}-{spec.max_replicas} replicas"
+                    f"{f}.replicas|{name} runs {spec.min_replicas}-{spec.max_replicas} replicas, not {s.replicas}"
+                    f"|set replicas between {spec.min_replicas} and {spec.max_replicas}."
                 )
             if s.memory is not None and not spec.memory.floor <= s.memory <= spec.memory.ceiling:
                 raise ValueError(
-                    f"services.{name}.memory={s.memory}m: {name} needs {spec.memory.floor}m to "
-                    f"{spec.memory.ceiling}m per replica"
+                    f"{f}.memory|{name} needs {spec.memory.floor}m to {spec.memory.ceiling}m per replica, "
+                    f"not {s.memory}m|set memory within that range, or leave it out and let the planner size it."
                 )
-            known_ports = {p.name for p in spec.ports}
+            known_ports = ", ".join(p.name for p in spec.ports)
             for p in s.ports or {}:
-                if p not in known_ports:
-                    raise ValueError(f"services.{name}.ports.{p}: {name} has ports {', '.join(sorted(known_ports))}")
-            known_images = set(spec.images)
+                if p not in {x.name for x in spec.ports}:
+                    raise ValueError(f"{f}.ports.{p}|{name} has ports {known_ports}|use one of: {known_ports}.")
+            known_images = ", ".join(spec.images)
             for k in s.images or {}:
-                if k not in known_images:
-                    raise ValueError(f"services.{name}.images.{k}: {name} has images {', '.join(sorted(known_images))}")
+                if k not in spec.images:
+                    raise ValueError(f"{f}.images.{k}|{name} has images {known_images}|use one of: {known_images}.")
             if s.image is not None and len(spec.images) != 1:
                 raise ValueError(
-                    f"services.{name}.image: {name} has several images; set images: "
-                    f"{{{', '.join(sorted(known_images))}}} instead"
+                    f"{f}.image|{name} runs several images|set images: {{{known_images}}} instead of image."
                 )
         return self
 
@@ -282,8 +283,8 @@ def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
         msg = err["msg"].removeprefix("Value error, ")
         fix = _FIX_BY_TYPE.get(err["type"], "see README.md, section Profiles and overrides.")
         fix = fix.format(allowed=_allowed_fields(model, loc))
-        if field is None and msg.startswith("services."):
-            field, _, msg = msg.partition(": ")
+        if msg.count("|") == 2:
+            field, msg, fix = msg.split("|")
             loc = tuple(field.split("."))
         return_line = _line_of(data, loc)
         raise ConfigError(str(path), return_line, field, msg, fix) from None

@@ -1,0 +1,95 @@
+"""The CLI as a user meets it: fast help, JSON plans, the issue's budgets, a headless core."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, run_cli
+
+HEADLESS = ["catalog", "knobs", "plan", "profiles", "render", "host", "doctor", "state", "config", "units"]
+
+
+def test_help_and_version_import_nothing_heavy() -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from devstack.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try: main(['--help'])\n"
+        "    except SystemExit: pass\n"
+        "heavy = [m for m in ('pydantic', 'docker', 'python_on_whales', 'textual', 'rich', 'yaml', 'psutil') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_core_is_headless() -> None:
+    mods = ", ".join(f"devstack.{m}" for m in HEADLESS)
+    code = (
+        f"import sys, importlib\nfor m in '{mods}'.split(', '): importlib.import_module(m)\n"
+        "print([m for m in ('textual', 'rich') if m in sys.modules])"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_version_and_module_entry_point() -> None:
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("devstack ")
+
+
+def test_plan_json_full_28g() -> None:
+    r = run_cli("plan", "--profile", "full", "--budget", "28g", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["total_mib"] <= 28 * 1024
+    assert {s["name"] for s in plan["services"]} == {
+        "kafka",
+        "spark",
+        "clickhouse",
+        "postgres",
+        "minio",
+        "redis",
+        "mlflow",
+        "airflow",
+        "jupyter",
+        "prometheus",
+        "seldon",
+    }
+
+
+def test_plan_24g_and_12g_shrink_with_reasons() -> None:
+    p24 = json.loads(run_cli("plan", "--budget", "24g", "--json").stdout)
+    p12 = json.loads(run_cli("plan", "--budget", "12g", "--json").stdout)
+    assert p12["total_mib"] < p24["total_mib"] <= 24 * 1024
+    assert any("broker" in r for r in p12["reasons"])
+    table = run_cli("plan", "--budget", "12g")
+    assert table.returncode == 0 and "What the budget cost" in table.stdout
+
+
+def test_plan_3g_refuses_with_smallest_budget() -> None:
+    r = run_cli("plan", "--budget", "3g")
+    assert r.returncode == 2
+    assert "--budget 11.5g" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_profiles_listed() -> None:
+    r = run_cli("profiles", "--json")
+    assert {p["name"] for p in json.loads(r.stdout)} == {"full", "streaming", "ml", "minimal"}
+
+
+def test_doctor_json_answers_without_traceback() -> None:
+    r = run_cli("doctor", "--profile", "minimal", "--json")
+    assert r.returncode in (0, 3), r.stderr
+    report = json.loads(r.stdout)
+    checks = {f["check"] for f in report["findings"]}
+    assert {"cpu arch", "host memory", "disk"} <= checks
+
+
+def test_doctor_without_docker_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    r = run_cli("doctor", "--profile", "minimal", "--json", env={"PATH": str(tmp_path)})
+    report = json.loads(r.stdout)
+    docker = [f for f in report["findings"] if f["check"] == "docker"]
+    assert r.returncode == 3 and docker and docker[0]["level"] == "error" and docker[0]["fix"]
