@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -284,6 +283,21 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.replace(path)
 
 
+def _remove_stale(directory: Path, wanted: set[str]) -> None:
+    """Remove generated files of services no longer planned. Directories that stay are kept as they are:
+    a running container's bind mount points at the directory itself, and a new one would leave it blind."""
+    for owned in ("compose", "config", "k3d"):
+        root = directory / owned
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*"), reverse=True):
+            rel = path.relative_to(directory).as_posix()
+            if path.is_file() and rel not in wanted:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
 def render(plan: Plan, directory: Path, project: str, notebooks: Path | None = None) -> Rendered:
     """Write the stack dir. Re-rendering keeps the stack's secrets and replaces only what devstack generates."""
     check_target_dir(directory)
@@ -291,8 +305,8 @@ def render(plan: Plan, directory: Path, project: str, notebooks: Path | None = N
     directory.chmod(0o700)
     secrets = load_or_create_secrets(directory)
     files = config_files(plan, secrets, project)
-    for owned in ("compose", "config", "k3d"):  # generated trees: stale files of dropped services go
-        shutil.rmtree(directory / owned, ignore_errors=True)
+    wanted = {f"compose/{CATALOG[n].compose_file}" for n in plan.names() if CATALOG[n].compose_file} | set(files)
+    _remove_stale(directory, wanted)
     written = []
     for n in plan.names():
         f = CATALOG[n].compose_file

@@ -18,7 +18,8 @@ def test_help_and_version_import_nothing_heavy() -> None:
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['--help'])\n"
         "    except SystemExit: pass\n"
-        "heavy = [m for m in ('pydantic', 'docker', 'python_on_whales', 'textual', 'rich', 'yaml', 'psutil') if m in sys.modules]\n"
+        "mods = ('pydantic', 'docker', 'python_on_whales', 'textual', 'rich', 'yaml', 'psutil')\n"
+        "heavy = [m for m in mods if m in sys.modules]\n"
         "print(heavy)\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
