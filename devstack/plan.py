@@ -323,12 +323,11 @@ def make_plan(req: PlanRequest) -> Plan:
             f"ports are published on {req.bind}, not only on this machine: anyone who can reach it can connect."
         )
     if req.arch in ("arm64", "aarch64"):
-        for s in planned:
-            spec = CATALOG[s.name]
-            for key, image in spec.images.items():
-                if "linux/arm64" not in image.platforms and s.images[key] == image.ref:
+        for sp in planned:
+            for key, image in CATALOG[sp.name].images.items():
+                if "linux/arm64" not in image.platforms and sp.images[key] == image.ref:
                     notes.append(
-                        f"{s.images[key]} publishes no arm64 image: it runs under emulation (slower, more memory)."
+                        f"{sp.images[key]} publishes no arm64 image: it runs under emulation (slower, more memory)."
                     )
     if any(CATALOG[n].runtime is Runtime.K3D for n in services):
         notes.append("seldon runs on a k3d cluster, brought up beside the Compose services.")

@@ -51,7 +51,7 @@ def run_tool(name: str, *args: str, timeout: float = 60, check: bool = True) -> 
             f"`{shlex.join(argv)}` did not finish within {timeout:.0f}s.", "run it by hand to see why."
         ) from None
     except ProcessExecutionError as e:  # pragma: no cover - retcode=None makes plumbum return instead
-        rc, out, err = e.retcode, e.stdout, e.stderr
+        rc, out, err = int(e.retcode or 1), str(e.stdout), str(e.stderr)
     if check and rc != 0:
         last = (err or out).strip().splitlines()[-1:] or ["(no output)"]
         raise ToolFailed(

@@ -1,0 +1,126 @@
+"""The rendered project runs for real: the streaming profile (Kafka x3, Spark, ClickHouse, Redis) on the test
+images, started with plain `docker compose up --wait` (python-on-whales), then checked in each service's
+own protocol from the host, and against the plan: memory limits seen by Docker, ports bound to loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.config import plan_request, select
+from devstack.plan import Plan, make_plan
+from devstack.render import render
+from tests.testbed_images import testbed_images
+
+pytestmark = pytest.mark.engine
+NEEDED = ["DEVSTACK_IMAGE_KAFKA", "DEVSTACK_IMAGE_SPARK", "DEVSTACK_IMAGE_CLICKHOUSE", "DEVSTACK_IMAGE_REDIS"]
+PROJECT = "devstack-e2e-render"
+
+
+def _env(d: Path) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in (d / ".env").read_text().splitlines() if line and not line.startswith("#")
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Plan, Path, object]]:
+    images = testbed_images()
+    missing = [k for k in NEEDED if k not in images]
+    if missing:
+        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
+    from python_on_whales import DockerClient
+
+    old = {k: os.environ.get(k) for k in images}
+    os.environ.update(images)
+    d = tmp_path_factory.mktemp("stack") / "streaming"
+    sel = select(profile="streaming", services=None, budget="10g", config=None, stack=None, cwd=d.parent)
+    plan = make_plan(plan_request(sel, engine_mib=None, host_mib=None, arch="amd64"))
+    render(plan, d, PROJECT)
+    docker = DockerClient(
+        compose_project_directory=str(d), compose_files=[str(d / "compose.yaml")], compose_env_files=[str(d / ".env")]
+    )
+    try:
+        docker.compose.up(detach=True, wait=True, wait_timeout=420)
+        yield plan, d, docker
+    finally:
+        try:
+            docker.compose.down(volumes=True, timeout=20)
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def test_every_container_healthy_with_planned_limits_on_loopback(stack) -> None:  # type: ignore[no-untyped-def]
+    plan, _, docker = stack
+    containers = docker.compose.ps()
+    planned = {c: m for s in plan.services for c, m in s.containers.items()}
+    assert {c.config.labels["com.docker.compose.service"] for c in containers} == set(planned)
+    for c in containers:
+        name = c.config.labels["com.docker.compose.service"]
+        assert c.state.running, name
+        if c.state.health is not None:
+            assert c.state.health.status == "healthy", name
+        assert c.host_config.memory == planned[name] * 1024 * 1024, name
+        for bindings in (c.network_settings.ports or {}).values():
+            for b in bindings or []:
+                assert b["HostIp"] == "127.0.0.1", (name, b)
+
+
+def test_kafka_quorum_has_three_voters(stack) -> None:  # type: ignore[no-untyped-def]
+    _, _, docker = stack
+    out = docker.compose.execute(
+        "kafka-1",
+        [
+            "bash",
+            "-c",
+            "KAFKA_HEAP_OPTS=-Xmx128m /opt/kafka/bin/kafka-metadata-quorum.sh "
+            "--bootstrap-server kafka-1:19092 describe --status",
+        ],
+        tty=False,
+    )
+    voters = next(line for line in out.splitlines() if line.startswith("CurrentVoters"))
+    assert all(f'"id": {i}' in voters for i in (1, 2, 3)), voters
+
+
+def test_clickhouse_answers_with_the_generated_password_only(stack) -> None:  # type: ignore[no-untyped-def]
+    _, d, _ = stack
+    pw = _env(d)["DEVSTACK_CLICKHOUSE_PASSWORD"]
+    q = urllib.parse.urlencode({"user": "default", "password": pw, "query": "SELECT 1"})
+    assert urllib.request.urlopen(f"http://127.0.0.1:8123/?{q}", timeout=10).read().strip() == b"1"
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen("http://127.0.0.1:8123/?query=SELECT%201", timeout=10)
+
+
+def test_redis_carries_the_planned_maxmemory_and_a_password(stack) -> None:  # type: ignore[no-untyped-def]
+    plan, _, docker = stack
+    got = docker.compose.execute("redis", ["redis-cli", "config", "get", "maxmemory"], tty=False).split()
+    assert int(got[-1]) == int(plan.service("redis").knobs["maxmemory"].removesuffix("mb")) * 1024 * 1024
+    noauth = docker.compose.execute("redis", ["sh", "-c", "REDISCLI_AUTH= redis-cli ping"], tty=False)
+    assert "NOAUTH" in noauth
+
+
+def test_spark_worker_registers_with_the_planned_memory(stack) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    plan, _, _ = stack
+    want = int(plan.service("spark").knobs["SPARK_WORKER_MEMORY"].removesuffix("m"))
+    deadline = time.monotonic() + 90
+    state: dict = {}
+    while time.monotonic() < deadline:
+        state = json.load(urllib.request.urlopen("http://127.0.0.1:8080/json/", timeout=5))
+        if state.get("aliveworkers"):
+            break
+        time.sleep(2)
+    assert state["status"] == "ALIVE"
+    assert [w["memory"] for w in state["workers"] if w["state"] == "ALIVE"] == [want]
