@@ -60,26 +60,31 @@ def normalize_arch(machine: str) -> str:
     return {"aarch64": "arm64", "arm64": "arm64", "x86_64": "amd64", "amd64": "amd64"}.get(m, m)
 
 
-def engine_facts() -> EngineFacts:
-    """`docker info` through python-on-whales; every failure becomes a fact, never an exception."""
+def engine_facts(detail: bool = True) -> EngineFacts:
+    """`docker info` through python-on-whales; every failure becomes a fact, never an exception.
+
+    Without `detail` only `docker info` runs (the planner needs memory and arch, not versions): each docker CLI
+    call costs ~80 ms, which `devstack plan` pays on every run."""
     if shutil.which("docker") is None:
         return EngineFacts(error="the docker CLI is not installed")
     from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
 
     client = DockerClient(client_call=["docker"])
-    try:
-        cli = client.version().client
-        cli_version = getattr(cli, "version", None) or "unknown"
-    except Exception:
-        cli_version = "unknown"
-    compose: str | None
-    try:
-        compose = str(client.compose.version()).strip()
-        m = re.search(r"v?(\d+\.\d+\.\d+)", compose)
-        compose = m.group(1) if m else compose
-    except Exception:
-        compose = None
+    cli_version = "unknown"
+    compose: str | None = None
+    if detail:
+        try:
+            cli = client.version().client
+            cli_version = getattr(cli, "version", None) or "unknown"
+        except Exception:
+            pass
+        try:
+            compose = str(client.compose.version()).strip()
+            m = re.search(r"v?(\d+\.\d+\.\d+)", compose)
+            compose = m.group(1) if m else compose
+        except Exception:
+            compose = None
     try:
         info = client.system.info()
     except DockerException as e:
@@ -156,7 +161,7 @@ def disk_free(path: str) -> tuple[int, str]:
 
 
 def host_facts(ports: list[int] | None = None, bind: str = "127.0.0.1", with_tools: bool = True) -> HostFacts:
-    engine = engine_facts()
+    engine = engine_facts(detail=with_tools)
     free, where = disk_free(engine.root_dir)
     return HostFacts(
         arch=normalize_arch(platform.machine()),
