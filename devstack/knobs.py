@@ -117,8 +117,16 @@ def redis(total: int, replicas: int = 1) -> Sized:
 
 
 def mlflow(total: int, replicas: int = 1) -> Sized:
-    workers = _clamp((total - 256) // 384, 1, 4)
-    return Sized({"mlflow": total}, {"MLFLOW_WORKERS": str(workers)}, {"MLFLOW_WORKERS": ("mlflow", workers * 384)})
+    # measured on MLflow 3.10: server + one uvicorn worker ~300 MiB; each more worker ~190 MiB; the job runner
+    # (GenAI jobs: a runner and five Huey consumers) ~1 GiB more, so it runs only when the limit holds it
+    jobs = total >= 2048
+    base = 320 + (1024 if jobs else 0)
+    workers = _clamp((total - base - 128) // 192, 1, 4)
+    return Sized(
+        {"mlflow": total},
+        {"MLFLOW_WORKERS": str(workers), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if jobs else "false"},
+        {"MLFLOW_WORKERS": ("mlflow", base + workers * 192)},
+    )
 
 
 def airflow(total: int, replicas: int = 1) -> Sized:

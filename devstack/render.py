@@ -133,6 +133,7 @@ def _service_env(s: ServicePlan) -> dict[str, str]:
         out["DEVSTACK_PROMETHEUS_RETENTION"] = k["retention"]
     if s.name == "mlflow":
         out["DEVSTACK_MLFLOW_WORKERS"] = k["MLFLOW_WORKERS"]
+        out["DEVSTACK_MLFLOW_JOBS"] = k["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"]
     return out
 
 

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Build the devstack test-bed images (no registry needed).
+#
+#   build_images.sh              # base + every tests/testbed/images/*/Dockerfile
+#   build_images.sh kafka redis  # base + just these
+#   build_images.sh base         # just the base
+#
+# Tags: devstack-testbed/base:<h0>, devstack-testbed/<svc>:<h>, where h0 = sha256 over tests/testbed/base/*
+# + the apt sources copied in, and h = sha256 over the base tag + every file of images/<svc>/ (dotfiles
+# excluded). A tag that already exists is not rebuilt. Writes/merges tests/testbed/images.env with
+# DEVSTACK_IMAGE_<SVC>=<tag> lines.
+#
+# Optional per-image hook: images/<svc>/prepare.sh <context-dir> runs on the host before `docker build`
+# (e.g. kafka fetches its jars from Maven Central with mvn); the build context is a temp copy of the
+# image dir, so nothing generated lands in the repo. Host cache: ${DEVSTACK_TESTBED_CACHE:-~/.cache/devstack-testbed}.
+#
+# Env: DEVSTACK_TESTBED_FORCE=1 rebuilds even when the tag exists.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+IMAGES_DIR="$HERE/images"
+BASE_DIR="$HERE/base"
+ENV_FILE="$HERE/images.env"
+export DEVSTACK_TESTBED_CACHE="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}"
+LOG_DIR="$DEVSTACK_TESTBED_CACHE/logs"
+mkdir -p "$LOG_DIR"
+export DOCKER_BUILDKIT=0   # no buildx plugin on these machines; the classic builder is enough
+
+log() { printf '[build_images] %s\n' "$*" >&2; }
+die() { printf '[build_images] ERROR: %s\n' "$*" >&2; exit 1; }
+
+docker info >/dev/null 2>&1 || die "docker engine not answering: run tests/testbed/install_engine.sh first"
+
+# short sha256 over the files of the given dirs (relative path + content), dotfiles excluded
+hash_dirs() {
+    local d
+    for d in "$@"; do
+        (cd "$d" && find . -type f ! -path '*/.*' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+    done
+}
+short() { sha256sum | cut -c1-12; }
+
+# ---- the apt sources copied into the base: the host's Debian entries ------------------------------
+HOST_TMP="$(mktemp -d)"
+SRC_TMP="$HOST_TMP/apt"; CA_TMP="$HOST_TMP/ca"
+mkdir -p "$SRC_TMP" "$CA_TMP"
+trap 'rm -rf "$HOST_TMP"' EXIT
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    if grep -vE '^\s*#' "$f" | grep -qE 'https?://[^ ]+/debian(-security)?/?( |$)'; then
+        n="$(basename "$f")"; [ "$n" = sources.list ] && n=host-sources.list
+        cp "$f" "$SRC_TMP/$n"
+    fi
+done
+if [ -z "$(ls -A "$SRC_TMP")" ]; then
+    log "no Debian apt source on the host; using deb.debian.org"
+    printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
+        > "$SRC_TMP/debian.list"
+fi
+
+# ... and the host's locally added CA certificates (a TLS-intercepting proxy's CA must be trusted in builds)
+for f in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
+    [ -f "$f" ] && cp "$f" "$CA_TMP/"
+done
+
+BASE_HASH="$( { hash_dirs "$BASE_DIR"; hash_dirs "$HOST_TMP"; } | short)"
+BASE_TAG="devstack-testbed/base:$BASE_HASH"
+
+declare -A TAGS=()
+declare -A TIMES=()
+
+tag_exists() { docker image inspect "$1" >/dev/null 2>&1 && [ "${DEVSTACK_TESTBED_FORCE:-0}" != 1 ]; }
+
+fail_build() { # name logfile
+    log "FAILED: $1 (log: $2); last lines:"
+    tail -n 40 "$2" >&2 || true
+    die "image '$1' failed to build"
+}
+
+build_base() {
+    if tag_exists "$BASE_TAG"; then log "base: $BASE_TAG exists, skipping"; TIMES[base]=cached; TAGS[base]="$BASE_TAG"; return; fi
+    local t0=$SECONDS logf="$LOG_DIR/base.log"
+    log "base: building $BASE_TAG (log: $logf)"
+    "$BASE_DIR/build_base.sh" "$BASE_TAG" "$HOST_TMP" >"$logf" 2>&1 || fail_build base "$logf"
+    TIMES[base]="$((SECONDS - t0))s"; TAGS[base]="$BASE_TAG"
+    log "base: built $BASE_TAG in ${TIMES[base]}"
+}
+
+build_svc() {
+    local svc="$1" dir="$IMAGES_DIR/$1"
+    [ -f "$dir/Dockerfile" ] || die "no Dockerfile in $dir"
+    local h tag
+    h="$( { echo "$BASE_TAG"; hash_dirs "$dir"; } | short)"
+    tag="devstack-testbed/$svc:$h"
+    if tag_exists "$tag"; then log "$svc: $tag exists, skipping"; TIMES[$svc]=cached; TAGS[$svc]="$tag"; return; fi
+    local t0=$SECONDS logf="$LOG_DIR/$svc.log" ctx
+    ctx="$(mktemp -d /var/tmp/devstack-ctx-$svc.XXXXXX)"
+    cp -a "$dir/." "$ctx/"
+    log "$svc: building $tag (log: $logf)"
+    : >"$logf"
+    if [ -x "$dir/prepare.sh" ]; then
+        "$dir/prepare.sh" "$ctx" >>"$logf" 2>&1 || { rm -rf "$ctx"; fail_build "$svc (prepare.sh)" "$logf"; }
+    fi
+    if ! docker build --build-arg "BASE=$BASE_TAG" -t "$tag" \
+            --label "org.devstack.testbed.svc=$svc" --label "org.devstack.testbed.hash=$h" \
+            "$ctx" >>"$logf" 2>&1; then
+        rm -rf "$ctx"; fail_build "$svc" "$logf"
+    fi
+    rm -rf "$ctx"
+    TIMES[$svc]="$((SECONDS - t0))s"; TAGS[$svc]="$tag"
+    log "$svc: built $tag in ${TIMES[$svc]}"
+}
+
+# ---- images.env (merge: keep other lines, replace ours); also runs after a failed build -------------
+write_env() {
+    [ "${#TAGS[@]}" -gt 0 ] || return 0
+    exec 9>"${TMPDIR:-/tmp}/devstack-testbed-images.env.lock"
+    flock 9
+    tmp_env="$(mktemp "$ENV_FILE.XXXXXX")"
+    {
+        echo "# generated by tests/testbed/build_images.sh (merged across runs; do not commit)"
+        {
+            [ -f "$ENV_FILE" ] && grep -E '^DEVSTACK_IMAGE_[A-Z0-9_]+=' "$ENV_FILE" || true
+            for svc in "${!TAGS[@]}"; do
+                echo "DEVSTACK_IMAGE_$(echo "$svc" | tr 'a-z-' 'A-Z_')=${TAGS[$svc]}"
+            done
+        } | awk -F= '{ v[$1] = $0 } END { for (k in v) print v[k] }' | LC_ALL=C sort
+    } >"$tmp_env"
+    chmod 0644 "$tmp_env"
+    mv "$tmp_env" "$ENV_FILE"
+    flock -u 9
+
+}
+on_exit() { local rc=$?; write_env || true; rm -rf "$HOST_TMP"; return $rc; }
+trap on_exit EXIT
+
+# ---- which images ---------------------------------------------------------------------------------
+want=()
+if [ "$#" -gt 0 ]; then
+    for a in "$@"; do [ "$a" = base ] || want+=("$a"); done
+else
+    for d in "$IMAGES_DIR"/*/; do [ -f "$d/Dockerfile" ] && want+=("$(basename "$d")"); done
+fi
+
+build_base
+for svc in "${want[@]}"; do build_svc "$svc"; done
+
+log "summary:"
+for k in base "${want[@]}"; do printf '  %-12s %-44s %s\n' "$k" "${TAGS[$k]}" "${TIMES[$k]}" >&2; done
+log "wrote $ENV_FILE"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# devstack test bed stand-in for Apache Kafka's bin/kafka-console-producer.sh
+exec "$(dirname "$0")/kafka-run-class.sh" org.apache.kafka.tools.ConsoleProducer "$@"
