@@ -26,8 +26,8 @@ from devstack.resources import compose_dir, k3d_dir
 from devstack.state import MARKER, check_target_dir, load_or_create_secrets, write_private
 
 NETWORKS = {
-    "stream": "ingestion and processing: Kafka, Spark, ClickHouse, JupyterLab, Airflow",
-    "store": "storage: PostgreSQL, MinIO, Redis, ClickHouse, MLflow and their clients",
+    "stream": "the data plane: Kafka, Spark, ClickHouse, MinIO, Redis and their clients",
+    "store": "metadata and artifacts: PostgreSQL, MLflow, MinIO, Redis, ClickHouse and their clients",
 }
 BUCKETS = {"datasets": "datasets", "models": "models", "mlflow": "mlflow-artifacts"}
 

@@ -119,7 +119,7 @@ def test_redis_carries_the_planned_maxmemory_and_a_password(stack) -> None:  # t
 def test_spark_worker_registers_with_the_planned_memory(stack) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    plan, _, _ = stack
+    plan, _, docker = stack
     want = int(plan.service("spark").knobs["SPARK_WORKER_MEMORY"].removesuffix("m"))
     deadline = time.monotonic() + 90
     state: dict = {}
@@ -129,7 +129,8 @@ def test_spark_worker_registers_with_the_planned_memory(stack) -> None:  # type:
             break
         time.sleep(2)
     assert state["status"] == "ALIVE"
-    assert [w["memory"] for w in state["workers"] if w["state"] == "ALIVE"] == [want]
+    alive = [w["memory"] for w in state["workers"] if w["state"] == "ALIVE"]
+    assert alive == [want], docker.compose.logs("spark-worker", tail="30")
 
 
 def _http_json(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> dict:
@@ -198,3 +199,18 @@ def test_jupyter_answers_with_its_token(stack) -> None:  # type: ignore[no-untyp
     assert "started" in status
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen("http://127.0.0.1:8888/api/contents", timeout=10)
+
+
+def test_networks_isolate_the_tiers(stack) -> None:  # type: ignore[no-untyped-def]
+    from python_on_whales.exceptions import DockerException
+
+    _, _, docker = stack
+    probe = "exec 3<>/dev/tcp/{host}/{port} && echo reached"
+    # Kafka's network has no PostgreSQL or MLflow ...
+    for host, port in (("postgres", 5432), ("mlflow", 5000)):
+        with pytest.raises(DockerException):
+            docker.compose.execute("kafka-1", ["bash", "-c", probe.format(host=host, port=port)], tty=False)
+    # ... while Spark reaches what its jobs use
+    for host, port in (("kafka-1", 19092), ("minio", 9000), ("clickhouse", 8123), ("redis", 6379)):
+        out = docker.compose.execute("spark-worker", ["bash", "-c", probe.format(host=host, port=port)], tty=False)
+        assert "reached" in out, host
