@@ -19,6 +19,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 IMAGES_DIR="$HERE/images"
+HERE_LIB="$HERE/lib"
 BASE_DIR="$HERE/base"
 ENV_FILE="$HERE/images.env"
 export DEVSTACK_TESTBED_CACHE="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}"
@@ -90,7 +91,9 @@ build_svc() {
     local svc="$1" dir="$IMAGES_DIR/$1"
     [ -f "$dir/Dockerfile" ] || die "no Dockerfile in $dir"
     local h tag
-    h="$( { echo "$BASE_TAG"; hash_dirs "$dir"; } | short)"
+    local shared=()  # scripts an image's prepare.sh calls are part of what it is built from
+    if [ -f "$dir/prepare.sh" ] && grep -q 'lib/' "$dir/prepare.sh"; then shared=("$HERE_LIB"); fi
+    h="$( { echo "$BASE_TAG"; hash_dirs "$dir" "${shared[@]}"; } | short)"
     tag="devstack-testbed/$svc:$h"
     if tag_exists "$tag"; then log "$svc: $tag exists, skipping"; TIMES[$svc]=cached; TAGS[$svc]="$tag"; return; fi
     local t0=$SECONDS logf="$LOG_DIR/$svc.log" ctx
