@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from devstack import __version__
@@ -50,6 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
     p = sub.add_parser("profiles", help="list the shipped profiles")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("up", help="plan, render, start and wait until every service answers in its own protocol")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("down", help="stop and remove the containers (data volumes are kept)")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--volumes", action="store_true", help="also delete the data volumes (asks first)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting volumes")
+
+    p = sub.add_parser("logs", help="a service's logs (the last run's too, after down)")
+    p.add_argument("service", help="a service (kafka) or one of its containers (kafka-2)")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--tail", type=int, default=200, help="lines from the end (default 200)")
+
+    p = sub.add_parser("restart", help="restart a service and wait until it is healthy again")
+    p.add_argument("service")
+    p.add_argument("--stack", default="default")
+
+    p = sub.add_parser("env", help="every endpoint and credential, for notebooks and tools")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--format", choices=["shell", "dotenv", "json"], default="shell")
+
+    p = sub.add_parser("secrets", help="the stack's user names and passwords")
+    p.add_argument("--stack", default="default")
     p.add_argument("--json", action="store_true")
     return parser
 
@@ -142,14 +174,11 @@ def cmd_render(args: argparse.Namespace, out: Any) -> int:
     from pathlib import Path
 
     from devstack.render import render
-    from devstack.resources import resource_dir
     from devstack.state import project_name, stack_dir
 
     sel, plan, _ = _plan(args)
     directory = Path(args.out).expanduser().resolve() if args.out else stack_dir(sel.stack)
-    local_nb = Path.cwd() / "notebooks"
-    notebooks = local_nb if local_nb.is_dir() else resource_dir("notebooks") if _has_notebooks() else None
-    rendered = render(plan, directory, project_name(sel.stack), notebooks=notebooks)
+    rendered = render(plan, directory, project_name(sel.stack), notebooks=_notebooks())
     if args.json:
         print(
             json.dumps(
@@ -195,7 +224,251 @@ def cmd_profiles(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"plan": cmd_plan, "doctor": cmd_doctor, "render": cmd_render, "profiles": cmd_profiles}
+def _notebooks() -> Any:
+    from pathlib import Path
+
+    from devstack.resources import resource_dir
+
+    local_nb = Path.cwd() / "notebooks"
+    if local_nb.is_dir():
+        return local_nb
+    return resource_dir("notebooks") if _has_notebooks() else None
+
+
+def cmd_up(args: argparse.Namespace, out: Any) -> int:
+    import time
+
+    from rich.live import Live
+    from rich.table import Table
+
+    from devstack.config import select
+    from devstack.stack import Events, up
+
+    sel = select(profile=args.profile, services=args.services, budget=args.budget, config=args.config, stack=args.stack)
+    t0 = time.monotonic()
+    rows: dict[str, tuple[str, str]] = {}
+    step = ["starting"]
+
+    def view() -> Table:
+        t = Table(title=f"devstack up: {step[0]} ({time.monotonic() - t0:.0f}s)", show_edge=False)
+        t.add_column("service")
+        t.add_column("health")
+        t.add_column("detail", overflow="fold")
+        for name, (state, detail) in sorted(rows.items()):
+            t.add_row(name, state, detail)
+        return t
+
+    quiet = args.json or not out.is_terminal
+    live = Live(view(), console=out, refresh_per_second=4, transient=True) if not quiet else None
+
+    def on_step(msg: str) -> None:
+        step[0] = msg
+        if live:
+            live.update(view())
+        elif not args.json:
+            out.print(f"[{time.monotonic() - t0:5.0f}s] {msg}")
+
+    def on_probe(p: Any) -> None:
+        before = rows.get(p.service, ("", ""))[0]
+        rows[p.service] = ("[green]healthy[/]" if p.ok else "[yellow]waiting[/]", f"{p.detail} ({p.seconds:.0f}s)")
+        if live:
+            live.update(view())
+        elif not args.json and p.ok and before != "[green]healthy[/]":
+            out.print(f"[{time.monotonic() - t0:5.0f}s] {p.service} healthy: {p.detail}")
+
+    try:
+        if live:
+            with live:
+                result = up(sel, notebooks=_notebooks(), events=Events(step=on_step, probe=on_probe))
+        else:
+            result = up(sel, notebooks=_notebooks(), events=Events(step=on_step, probe=on_probe))
+    except KeyboardInterrupt:
+        out.print(
+            "[yellow]Interrupted.[/] The stack may be partly up: `devstack up` picks it up again, "
+            "`devstack down` stops it."
+        )
+        return 130
+    ok = not result.failures
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "stack": sel.stack,
+                    "project": result.project,
+                    "directory": str(result.directory),
+                    "ok": ok,
+                    "unchanged": result.unchanged,
+                    "changes": result.changes,
+                    "seconds": round(result.seconds, 1),
+                    "services": {
+                        n: {"ok": p.ok, "detail": p.detail, "seconds": round(p.seconds, 1)}
+                        for n, p in result.probes.items()
+                    },
+                    "failures": [f.__dict__ for f in result.failures],
+                    "skipped": result.skipped,
+                },
+                indent=2,
+            )
+        )
+        return EXIT_OK if ok else EXIT_FAIL
+    from devstack.output import print_endpoints
+
+    if result.unchanged:
+        out.print(f"Stack {sel.stack!r} is already up and healthy; nothing changed.")
+    else:
+        for c in result.changes:
+            out.print(f"changed: {c}")
+    for f in result.failures:
+        out.print(f"[red]{f.service} is not healthy:[/] {f.reason}", highlight=False)
+        out.print(f"[dim]{f.logs}[/]", highlight=False, markup=False)
+        out.print(f"hint: {f.hint}")
+    for n in result.skipped:
+        out.print(f"[yellow]{n} was not started:[/] devstack does not run its k3d cluster yet.")
+    print_endpoints(out, result.plan, sel.stack)
+    verdict = "[green]all services healthy[/]" if ok else f"[red]{len(result.failures)} service(s) failed[/]"
+    out.print(f"{verdict} in {result.seconds:.0f}s. Passwords: devstack secrets; exports: devstack env.")
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+def cmd_status(args: argparse.Namespace, out: Any) -> int:
+    from devstack.stack import status
+
+    plan, services = status(args.stack)
+    healthy = all(s.healthy for s in services if s.runtime == "compose")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "stack": args.stack,
+                    "profile": plan.profile,
+                    "healthy": healthy,
+                    "budget_mib": plan.budget_mib,
+                    "services": [s.__dict__ for s in services],
+                },
+                indent=2,
+            )
+        )
+    else:
+        from devstack.output import print_status
+
+        print_status(out, args.stack, plan, services)
+    return EXIT_OK if healthy else EXIT_FAIL
+
+
+def cmd_down(args: argparse.Namespace, out: Any) -> int:
+    from devstack.errors import UsageError
+    from devstack.stack import down
+
+    if args.volumes and not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "--volumes deletes every service's data and no one is here to confirm.",
+                "add --yes to delete the volumes, or leave --volumes out to keep the data.",
+            )
+        answer = input(f"Delete all data of stack {args.stack!r} (Kafka, databases, buckets)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            out.print("Nothing deleted.")
+            return EXIT_OK
+    gone = down(args.stack, volumes=args.volumes)
+    kept = "deleted" if args.volumes else "kept (devstack down --volumes deletes them)"
+    out.print(f"Stopped {len(gone)} containers of stack {args.stack!r}; data volumes {kept}.")
+    return EXIT_OK
+
+
+def cmd_logs(args: argparse.Namespace, out: Any) -> int:
+    from devstack.engine.compose import ComposeEngine
+    from devstack.errors import UsageError
+    from devstack.stack import open_stack
+
+    directory, project, plan = open_stack(args.stack)
+    containers = {c: s.name for s in plan.services for c in s.containers}
+    if args.service in plan.names():
+        targets = list(plan.service(args.service).containers)
+    elif args.service in containers:
+        targets = [args.service]
+    else:
+        raise UsageError(
+            f"{args.service!r} is not in stack {args.stack!r}.",
+            f"use a service ({', '.join(plan.names())}) or a container ({', '.join(containers)}).",
+        )
+    engine = ComposeEngine(directory, project)
+    live = {c.service for c in engine.containers()}
+    present = [t for t in targets if t in live]
+    if present:
+        for line in engine.logs(present, tail=args.tail, follow=args.follow):
+            print(line, flush=True)
+        return EXIT_OK
+    saved = [directory / "logs" / f"{t}.log" for t in targets if (directory / "logs" / f"{t}.log").exists()]
+    if not saved:
+        raise UsageError(f"{args.service} has no containers and no saved logs.", "run `devstack up`.")
+    for f in saved:
+        print(f"--- {f.stem} (last run, saved by devstack down) ---")
+        print("\n".join(f.read_text(encoding="utf-8").splitlines()[-args.tail :]))
+    return EXIT_OK
+
+
+def cmd_restart(args: argparse.Namespace, out: Any) -> int:
+    from devstack.stack import restart
+
+    probes = restart(args.stack, args.service)
+    bad = [p for p in probes.values() if not p.ok]
+    for p in probes.values():
+        out.print(f"{p.service}: {'healthy' if p.ok else 'NOT healthy'}: {p.detail} ({p.seconds:.0f}s)")
+    return EXIT_FAIL if bad else EXIT_OK
+
+
+def cmd_env(args: argparse.Namespace, out: Any) -> int:
+    import shlex
+
+    from devstack.endpoints import environment
+    from devstack.stack import open_stack
+    from devstack.state import read_secrets
+
+    directory, _, plan = open_stack(args.stack)
+    env = environment(plan, read_secrets(directory))
+    if args.format == "json":
+        print(json.dumps(env, indent=2))
+    else:
+        prefix = "export " if args.format == "shell" else ""
+        for k, v in env.items():
+            print(f"{prefix}{k}={shlex.quote(v)}")
+    return EXIT_OK
+
+
+def cmd_secrets(args: argparse.Namespace, out: Any) -> int:
+    from devstack.endpoints import endpoints
+    from devstack.stack import open_stack
+    from devstack.state import SECRETS_FILE, read_secrets
+
+    directory, _, plan = open_stack(args.stack)
+    secrets = read_secrets(directory)
+    rows = [
+        {"service": e.service, "url": e.url, "user": e.user, "password": secrets.get(e.secret_key, "")}
+        for e in endpoints(plan)
+        if e.secret_key
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            out.print(f"{r['service']:11} {r['user'] or '-':9} {r['password']}  {r['url']}", highlight=False)
+        out.print(f"[dim]stored in {directory / SECRETS_FILE} (mode 0600)[/]")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "plan": cmd_plan,
+    "doctor": cmd_doctor,
+    "render": cmd_render,
+    "profiles": cmd_profiles,
+    "up": cmd_up,
+    "status": cmd_status,
+    "down": cmd_down,
+    "logs": cmd_logs,
+    "restart": cmd_restart,
+    "env": cmd_env,
+    "secrets": cmd_secrets,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("devstack: interrupted.")
         return 130
+    except BrokenPipeError:  # `devstack env | head`: the reader left, which is not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as e:  # the last line of defence: one line, the traceback only with --verbose
         if args.verbose:
             raise

@@ -181,11 +181,12 @@ def diagnose(
         who = ports.get(p.port, "devstack")
         holder = p.owner if p.owner != "unknown" else "another process"
         find = f"lsof -nP -iTCP:{p.port} -sTCP:LISTEN"
-        fix = (
-            f"stop it (it is a container: docker ps --filter publish={p.port})"
-            if "docker" in p.owner
-            else f"stop it (find it with: {find})"
-        )
+        if p.owner.startswith("docker container "):
+            fix = f"stop it: docker stop {p.owner.removeprefix('docker container ')}"
+        elif "docker" in p.owner:
+            fix = f"stop it (it is a container: docker ps --filter publish={p.port})"
+        else:
+            fix = f"stop it (find it with: {find})"
         out.append(
             Finding(
                 f"port {p.port}",

@@ -142,6 +142,8 @@ def port_owners(ports: list[int], bind: str = "127.0.0.1") -> list[PortOwner]:
         pass
     for port in wanted - set(found):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            # like any server would: a port whose last connections linger in TIME_WAIT is free, a listener is not
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((bind if ":" not in bind else "127.0.0.1", port))
             except OSError as e:

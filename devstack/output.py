@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
@@ -72,4 +74,39 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
     t.add_column("fix")
     for f in findings:
         t.add_row(f.check, _LEVEL_STYLE[f.level], f.detail, f.fix)
+    console.print(t)
+
+
+def print_endpoints(console: Console, plan: Plan, stack: str) -> None:
+    from devstack.endpoints import endpoints
+
+    t = Table(title=f"Stack {stack!r}: endpoints (on this machine only: {plan.bind})")
+    t.add_column("service")
+    t.add_column("url")
+    t.add_column("user")
+    t.add_column("more")
+    for e in endpoints(plan):
+        if e.service == "seldon":
+            continue
+        t.add_row(
+            e.service,
+            e.url,
+            e.user or ("token" if e.secret_key else ""),
+            " ".join(f"{k} {v}" for k, v in e.extra.items()),
+        )
+    console.print(t)
+
+
+def print_status(console: Console, stack: str, plan: Plan, services: list[Any]) -> None:
+    t = Table(title=f"Stack {stack!r} (profile {plan.profile}, budget {fmt_mib(plan.budget_mib)})")
+    t.add_column("service")
+    t.add_column("state")
+    t.add_column("health")
+    t.add_column("memory used / limit", justify="right")
+    t.add_column("ports")
+    t.add_column("detail", overflow="fold")
+    for s in services:
+        health = "[green]healthy[/]" if s.healthy else ("[dim]-[/]" if s.runtime != "compose" else "[red]unhealthy[/]")
+        ports = " ".join(str(p) for ps in s.ports.values() for p in ps)
+        t.add_row(s.name, s.state, health, f"{fmt_mib(s.used_mib)} / {fmt_mib(s.limit_mib)}", ports, s.detail)
     console.print(t)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from devstack.catalog import CATALOG, SEED_GROUP_SHARE_MIB, SEED_PEAK_MIB, Group, Runtime, closure
 from devstack.errors import BudgetTooSmall, UsageError
@@ -347,3 +348,12 @@ def make_plan(req: PlanRequest) -> Plan:
         host_mib=req.host_mib,
         arch=req.arch,
     )
+
+
+def plan_from_dict(d: dict[str, Any]) -> Plan:
+    """A plan back from plan.json (the stack dir's record of what it was rendered from)."""
+    data = dict(d)
+    data["services"] = tuple(ServicePlan(**s) for s in data["services"])
+    data["reasons"] = tuple(data["reasons"])
+    data["notes"] = tuple(data["notes"])
+    return Plan(**data)

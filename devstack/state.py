@@ -49,8 +49,12 @@ def project_name(stack: str) -> str:
 
 def _new_secret(name: str) -> str:
     if name == "kafka_cluster_id":
-        # Kafka wants a base64url UUID without padding (what `kafka-storage.sh random-uuid` prints)
-        return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        # a base64url UUID without padding, as `kafka-storage.sh random-uuid` prints; like Kafka's own
+        # Uuid.randomUuid, never one starting with '-', which command lines read as a flag
+        while True:
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            if not cid.startswith("-"):
+                return cid
     if name == "airflow_fernet_key":
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
     return secrets.token_urlsafe(24)
@@ -90,8 +94,55 @@ def check_target_dir(directory: Path) -> None:
     """Refuse to render into a directory that holds something other than a devstack stack."""
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory} is a file, not a directory.", "give --out a directory path.")
-    if directory.is_dir() and any(directory.iterdir()) and not (directory / MARKER).exists():
+    others = [p for p in directory.iterdir() if p.name != ".lock"] if directory.is_dir() else []
+    if others and not (directory / MARKER).exists():
         raise UsageError(
             f"{directory} is not empty and is not a devstack stack; devstack will not write over it.",
-            "give --out an empty or new directory.",
+            "give an empty or new directory (render --out DIR, or another --stack).",
         )
+
+
+class StackLock:
+    """One devstack command changes a stack at a time: an advisory lock on the stack dir's `.lock`, released
+    by the kernel even when the holder is killed, so a crashed `up` never leaves a stale lock behind."""
+
+    def __init__(self, directory: Path, stack: str) -> None:
+        self.path = directory / ".lock"
+        self.stack = stack
+        self._fd: int | None = None
+
+    def __enter__(self) -> StackLock:
+        import fcntl
+
+        from devstack.errors import EnvironmentProblem
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise EnvironmentProblem(
+                f"another devstack command is changing stack {self.stack!r} (pid {holder}).",
+                "wait for it to finish (or stop it), then run this again.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def read_secrets(directory: Path) -> dict[str, str]:
+    path = directory / SECRETS_FILE
+    if not path.exists():
+        return {}
+    return dict(json.loads(path.read_text(encoding="utf-8")))

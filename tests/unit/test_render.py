@@ -143,3 +143,11 @@ def test_render_cli_ejects_a_runnable_project(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["directory"] == str(out)
     ps = subprocess.run(["docker", "compose", "config", "--quiet"], cwd=out, capture_output=True, text=True)
     assert ps.returncode == 0, ps.stderr
+
+
+def test_kafka_cluster_ids_never_start_with_a_dash() -> None:
+    from devstack.state import _new_secret
+
+    ids = [_new_secret("kafka_cluster_id") for _ in range(2000)]  # ~1 in 64 would without the guard
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids)

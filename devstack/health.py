@@ -1,0 +1,315 @@
+"""Health in each service's own protocol, from the host, on top of Compose's healthchecks.
+
+A probe answers one question ("does Kafka have all its brokers and carry a record round trip?") and returns a
+`Probe` value; it never raises. `wait_healthy` runs every probe in parallel, each with a deadline sized to its
+service, stretched while the service visibly makes progress (a slow laptop is not a failure), and cut short the
+moment its container has exited."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from devstack.plan import Plan
+
+# seconds to healthy on a loaded 2-core laptop, measured on the test bed with headroom
+DEADLINES = {
+    "kafka": 180,
+    "spark": 120,
+    "clickhouse": 120,
+    "postgres": 90,
+    "minio": 90,
+    "redis": 60,
+    "mlflow": 240,
+    "airflow": 300,
+    "jupyter": 150,
+    "prometheus": 90,
+}
+HEALTH_TOPIC = "_devstack_health"
+
+
+@dataclass(frozen=True)
+class Probe:
+    service: str
+    ok: bool
+    detail: str
+    seconds: float = 0.0
+
+
+def _http(url: str, *, data: bytes | None = None, timeout: float = 5, headers: dict[str, str] | None = None) -> bytes:
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return bytes(r.read())
+
+
+def _port(plan: Plan, service: str, name: str) -> int:
+    return plan.service(service).ports[name][0]
+
+
+def _host(plan: Plan) -> str:
+    return "127.0.0.1" if plan.bind in ("0.0.0.0", "::") else plan.bind
+
+
+def probe_kafka(plan: Plan, secrets: dict[str, str], *, round_trip: bool = True) -> Probe:
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    k = plan.service("kafka")
+    bootstrap = ",".join(f"{_host(plan)}:{p}" for p in k.ports["broker"])
+    quiet: dict[str, Any] = {"bootstrap.servers": bootstrap, "log_level": 0, "logger": lambda *a: None}
+    try:
+        admin = AdminClient(dict(quiet))
+        md = admin.list_topics(timeout=5)
+        if len(md.brokers) < k.replicas:
+            return Probe("kafka", False, f"{len(md.brokers)} of {k.replicas} brokers in the cluster metadata")
+        if md.controller_id < 0:
+            return Probe("kafka", False, "no active controller: the KRaft quorum has no leader yet")
+        if not round_trip:
+            return Probe("kafka", True, f"{len(md.brokers)} brokers, controller {md.controller_id}")
+        rf = min(3, k.replicas)
+        if HEALTH_TOPIC not in md.topics:
+            fut = admin.create_topics([NewTopic(HEALTH_TOPIC, 1, rf)], operation_timeout=10)[HEALTH_TOPIC]
+            try:
+                fut.result(timeout=15)
+            except KafkaException as e:
+                if "TOPIC_ALREADY_EXISTS" not in str(e):
+                    raise
+        token = uuid.uuid4().hex.encode()
+        prod = Producer({**quiet, "acks": "all"})
+        prod.produce(HEALTH_TOPIC, token)
+        if prod.flush(15) != 0:
+            return Probe("kafka", False, "a record could not be written (acks=all)")
+        cons = Consumer({**quiet, "group.id": "devstack-health", "enable.auto.commit": False})
+        try:
+            low, high = cons.get_watermark_offsets(TopicPartition(HEALTH_TOPIC, 0), timeout=10)
+            cons.assign([TopicPartition(HEALTH_TOPIC, 0, max(low, high - 1))])
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                msg = cons.poll(1)
+                if msg is not None and not msg.error() and msg.value() == token:
+                    return Probe(
+                        "kafka",
+                        True,
+                        f"{len(md.brokers)} brokers, controller {md.controller_id}, "
+                        f"round trip on a topic with replication {rf}",
+                    )
+        finally:
+            cons.close()
+        return Probe("kafka", False, "a record written was not read back")
+    except Exception as e:
+        return Probe("kafka", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_clickhouse(plan: Plan, secrets: dict[str, str]) -> Probe:
+    base = f"http://{_host(plan)}:{_port(plan, 'clickhouse', 'http')}"
+    try:
+        if _http(f"{base}/ping").strip() != b"Ok.":
+            return Probe("clickhouse", False, "/ping did not answer Ok.")
+        q = urllib.parse.urlencode({"user": "default", "password": secrets["clickhouse_password"]})
+        if _http(f"{base}/?{q}", data=b"SELECT 1").strip() != b"1":
+            return Probe("clickhouse", False, "SELECT 1 gave an unexpected answer")
+        return Probe("clickhouse", True, "/ping and SELECT 1 with the stack's password")
+    except Exception as e:
+        return Probe("clickhouse", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_postgres(plan: Plan, secrets: dict[str, str]) -> Probe:
+    import pg8000.native
+
+    try:
+        conn = pg8000.native.Connection(
+            "devstack",
+            host=_host(plan),
+            port=_port(plan, "postgres", "sql"),
+            password=secrets["postgres_password"],
+            database="devstack",
+            timeout=5,
+        )
+        try:
+            dbs = {r[0] for r in conn.run("SELECT datname FROM pg_database")}
+        finally:
+            conn.close()
+        missing = [d for d in ("mlflow", "airflow") if d in plan.names() and d not in dbs]
+        if missing:
+            return Probe("postgres", False, f"databases missing: {', '.join(missing)}")
+        return Probe("postgres", True, "a query as devstack")
+    except Exception as e:
+        return Probe("postgres", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_minio(plan: Plan, secrets: dict[str, str]) -> Probe:
+    try:
+        _http(f"http://{_host(plan)}:{_port(plan, 'minio', 's3')}/minio/health/ready")
+        return Probe("minio", True, "/minio/health/ready")
+    except Exception as e:
+        return Probe("minio", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def redis_command(plan: Plan, password: str, *args: str) -> bytes:
+    """One Redis command after AUTH, over a plain socket (RESP); enough for a probe and for tests."""
+    with socket.create_connection((_host(plan), _port(plan, "redis", "redis")), timeout=5) as s:
+
+        def send(*parts: str) -> bytes:
+            payload = f"*{len(parts)}\r\n" + "".join(f"${len(p.encode())}\r\n{p}\r\n" for p in parts)
+            s.sendall(payload.encode())
+            return s.recv(65536)
+
+        auth = send("AUTH", password)
+        if not auth.startswith(b"+OK"):
+            raise PermissionError(auth.decode(errors="replace").strip())
+        return send(*args)
+
+
+def probe_redis(plan: Plan, secrets: dict[str, str]) -> Probe:
+    try:
+        pong = redis_command(plan, secrets["redis_password"], "PING")
+        return Probe("redis", pong.startswith(b"+PONG"), "AUTH + PING" if pong.startswith(b"+PONG") else str(pong))
+    except Exception as e:
+        return Probe("redis", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_mlflow(plan: Plan, secrets: dict[str, str]) -> Probe:
+    base = f"http://{_host(plan)}:{_port(plan, 'mlflow', 'http')}"
+    try:
+        if _http(f"{base}/health").strip() != b"OK":
+            return Probe("mlflow", False, "/health did not answer OK")
+        # /health skips the Host-header check; the REST API does not, so ask it too
+        json.loads(_http(f"{base}/api/2.0/mlflow/experiments/search?max_results=1"))
+        return Probe("mlflow", True, "/health and the REST API")
+    except Exception as e:
+        return Probe("mlflow", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_airflow(plan: Plan, secrets: dict[str, str]) -> Probe:
+    try:
+        h = json.loads(_http(f"http://{_host(plan)}:{_port(plan, 'airflow', 'http')}/api/v2/monitor/health"))
+        bad = [k for k in ("metadatabase", "scheduler", "dag_processor") if (h.get(k) or {}).get("status") != "healthy"]
+        if bad:
+            return Probe("airflow", False, f"not healthy yet: {', '.join(bad)}")
+        return Probe("airflow", True, "metadatabase, scheduler and DAG processor healthy")
+    except Exception as e:
+        return Probe("airflow", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_spark(plan: Plan, secrets: dict[str, str]) -> Probe:
+    want = int(plan.service("spark").knobs["SPARK_WORKER_MEMORY"].removesuffix("m"))
+    try:
+        st = json.loads(_http(f"http://{_host(plan)}:{_port(plan, 'spark', 'master-ui')}/json/"))
+        alive = [w for w in st.get("workers", []) if w.get("state") == "ALIVE"]
+        if st.get("status") != "ALIVE":
+            return Probe("spark", False, f"master is {st.get('status')}")
+        if not alive:
+            return Probe("spark", False, "master ALIVE, no worker registered yet")
+        if alive[0].get("memory") != want:
+            return Probe("spark", False, f"worker offers {alive[0].get('memory')} MiB, the plan says {want}")
+        return Probe("spark", True, f"master ALIVE, worker registered with {want} MiB")
+    except Exception as e:
+        return Probe("spark", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_jupyter(plan: Plan, secrets: dict[str, str]) -> Probe:
+    try:
+        url = f"http://{_host(plan)}:{_port(plan, 'jupyter', 'http')}/api/status"
+        json.loads(_http(url, headers={"Authorization": f"token {secrets['jupyter_token']}"}))
+        return Probe("jupyter", True, "API answers with the token")
+    except Exception as e:
+        return Probe("jupyter", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+def probe_prometheus(plan: Plan, secrets: dict[str, str]) -> Probe:
+    base = f"http://{_host(plan)}:{_port(plan, 'prometheus', 'http')}"
+    try:
+        _http(f"{base}/-/ready")
+        targets = json.loads(_http(f"{base}/api/v1/targets"))["data"]["activeTargets"]
+        down = sorted({t["labels"]["job"] for t in targets if t["health"] != "up"})
+        detail = f"ready, {len(targets) - len(down)}/{len(targets)} targets up" + (
+            f" (down: {', '.join(down)})" if down else ""
+        )
+        return Probe("prometheus", True, detail)
+    except Exception as e:
+        return Probe("prometheus", False, f"{type(e).__name__}: {str(e)[:160]}")
+
+
+PROBES: dict[str, Callable[[Plan, dict[str, str]], Probe]] = {
+    "kafka": probe_kafka,
+    "clickhouse": probe_clickhouse,
+    "postgres": probe_postgres,
+    "minio": probe_minio,
+    "redis": probe_redis,
+    "mlflow": probe_mlflow,
+    "airflow": probe_airflow,
+    "spark": probe_spark,
+    "jupyter": probe_jupyter,
+    "prometheus": probe_prometheus,
+}
+
+
+def probe_once(plan: Plan, secrets: dict[str, str], services: list[str] | None = None) -> dict[str, Probe]:
+    """Every probe once, in parallel (for `status`): no waiting, no round trip through Kafka."""
+    names = [n for n in (services or plan.names()) if n in PROBES]
+
+    def one(n: str) -> Probe:
+        t0 = time.monotonic()
+        p = probe_kafka(plan, secrets, round_trip=False) if n == "kafka" else PROBES[n](plan, secrets)
+        return Probe(p.service, p.ok, p.detail, time.monotonic() - t0)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
+
+
+def wait_healthy(
+    plan: Plan,
+    secrets: dict[str, str],
+    *,
+    exited: Callable[[str], str | None],
+    progressing: Callable[[str], bool],
+    on_update: Callable[[Probe], None] = lambda p: None,
+    not_ready: Callable[[str], str | None] = lambda n: None,
+    interval: float = 2.0,
+    deadlines: dict[str, int] | None = None,
+) -> dict[str, Probe]:
+    """Probe every Compose service until healthy. `exited(service)` says why its container stopped (fail at
+    once); `progressing(service)` says whether it is still starting (stretch the deadline, up to three times,
+    so a slow start is not mistaken for a dead one); `not_ready(service)` says why Compose's own healthchecks
+    do not agree yet: a probe can pass early, e.g. Kafka's metadata lists a killed broker until its session
+    times out, so both must agree."""
+    names = [n for n in plan.names() if n in PROBES]
+    limits = {**DEADLINES, **(deadlines or {})}
+
+    def watch(n: str) -> Probe:
+        t0 = time.monotonic()
+        deadline = t0 + limits[n]
+        hard = t0 + 3 * limits[n]
+        last = Probe(n, False, "starting")
+        while True:
+            why = exited(n)
+            if why:
+                last = Probe(n, False, why, time.monotonic() - t0)
+                on_update(last)
+                return last
+            p = PROBES[n](plan, secrets)
+            if p.ok and (why_not := not_ready(n)):
+                p = Probe(n, False, f"{p.detail}; but {why_not}")
+            last = Probe(n, p.ok, p.detail, time.monotonic() - t0)
+            on_update(last)
+            if p.ok:
+                return last
+            now = time.monotonic()
+            if now >= deadline:
+                if now < hard and progressing(n):
+                    deadline = min(hard, now + 30)
+                else:
+                    return Probe(n, False, f"not healthy after {now - t0:.0f}s: {p.detail}", now - t0)
+            time.sleep(interval)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        return dict(zip(names, pool.map(watch, names), strict=True))

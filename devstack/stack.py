@@ -1,0 +1,383 @@
+"""Stack lifecycle: up, status, down, restart. Orchestration only: it calls the planner, the renderer, the
+engine and the probes, and reports through callbacks, so the CLI and the TUI can show progress their own way."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.catalog import CATALOG, Runtime
+from devstack.config import Selection, plan_request
+from devstack.doctor import Level, diagnose
+from devstack.engine.compose import ComposeEngine, ContainerState, memory_used
+from devstack.errors import DevstackError, EnvironmentProblem, UsageError
+from devstack.health import Probe, probe_once, wait_healthy
+from devstack.host import HostFacts, host_facts
+from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict
+from devstack.render import render
+from devstack.state import StackLock, project_name, read_secrets, stack_dir
+from devstack.units import fmt_mib
+
+HINTS = {
+    "kafka": "Kafka needs its three brokers to agree on a controller: check that no broker exited (OOM?).",
+    "airflow": "Airflow's first start migrates its database: give it time, or more memory (--budget).",
+    "clickhouse": "ClickHouse below ~1.5 GiB fails with MEMORY_LIMIT_EXCEEDED: raise its share or the budget.",
+    "mlflow": "MLflow needs PostgreSQL healthy first; see its log for the database error.",
+    "spark": "the worker must reach spark-master:7077; see its log for the connection error.",
+}
+
+
+@dataclass
+class Events:
+    """What `up` reports as it goes; the CLI draws it, tests record it."""
+
+    step: Callable[[str], None] = lambda msg: None
+    probe: Callable[[Probe], None] = lambda p: None
+
+
+@dataclass(frozen=True)
+class Failure:
+    service: str
+    reason: str
+    logs: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class UpResult:
+    plan: Plan
+    directory: Path
+    project: str
+    unchanged: bool
+    changes: list[str]
+    probes: dict[str, Probe]
+    failures: list[Failure]
+    seconds: float
+    skipped: list[str] = field(default_factory=list)
+
+
+def compose_services(plan: Plan) -> list[str]:
+    return [n for n in plan.names() if CATALOG[n].runtime is Runtime.COMPOSE]
+
+
+class Watch:
+    """The engine's view of the stack's containers, refreshed at most every `every` seconds however many probe
+    threads ask: one engine call for all, not one per service per tick."""
+
+    def __init__(self, engine: ComposeEngine, every: float = 2.0) -> None:
+        self.engine, self.every = engine, every
+        self._at = 0.0
+        self._lock = threading.Lock()
+        self._containers: list[ContainerState] = []
+
+    def containers(self) -> list[ContainerState]:
+        with self._lock:
+            if time.monotonic() - self._at > self.every:
+                self._containers = self.engine.containers()
+                self._at = time.monotonic()
+            return self._containers
+
+    def of(self, service: str) -> list[ContainerState]:
+        return [c for c in self.containers() if c.catalog == service]
+
+    def exited(self, service: str) -> str | None:
+        for c in self.of(service):
+            if c.one_shot:
+                if c.state == "exited" and c.exit_code != 0:
+                    return f"{c.service} failed (exit code {c.exit_code})"
+                continue
+            if c.oom_killed:
+                return f"{c.service} was killed for running out of memory (limit {c.memory_limit >> 20} MiB)"
+            if c.state in ("exited", "dead"):
+                return f"{c.service} exited with code {c.exit_code}"
+            if c.state == "restarting" and c.restarts >= 3:
+                return f"{c.service} keeps restarting ({c.restarts} restarts)"
+        return None
+
+    def not_ready(self, service: str) -> str | None:
+        for c in self.of(service):
+            if c.one_shot:
+                continue
+            if c.state != "running":
+                return f"{c.service} is {c.state}"
+            if c.health in ("starting", "unhealthy"):
+                return f"{c.service}'s healthcheck says {c.health}"
+        return None
+
+    def progressing(self, service: str) -> bool:
+        return any(c.state == "running" and c.health in (None, "starting") for c in self.of(service))
+
+
+def _describe_changes(old: Plan | None, new: Plan) -> list[str]:
+    if old is None:
+        return [f"new stack: {', '.join(new.names())}"]
+    out = []
+    before, after = set(old.names()), set(new.names())
+    if after - before:
+        out.append(f"added {', '.join(sorted(after - before))}")
+    if before - after:
+        out.append(f"removed {', '.join(sorted(before - after))}")
+    for s in new.services:
+        if s.name in before:
+            o = old.service(s.name)
+            if (o.limit_mib, o.replicas) != (s.limit_mib, s.replicas):
+                out.append(
+                    f"{s.name}: {fmt_mib(o.limit_mib)} -> {fmt_mib(s.limit_mib)}"
+                    + (f", {o.replicas} -> {s.replicas} replicas" if o.replicas != s.replicas else "")
+                )
+    return out
+
+
+def load_plan(directory: Path) -> Plan | None:
+    path = directory / "plan.json"
+    if not path.exists():
+        return None
+    return plan_from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def preflight(sel: Selection, plan: Plan, facts: HostFacts, own_ports: set[int]) -> None:
+    """Refuse before anything starts: Docker down, no Compose v2, too little engine memory, a busy port."""
+    ports = {
+        h: f"{s.name}.{n}" for s in plan.services if s.runtime == "compose" for n, hs in s.ports.items() for h in hs
+    }
+    busy = tuple(p for p in facts.busy_ports if p.port not in own_ports)
+    facts = HostFacts(**{**facts.__dict__, "busy_ports": busy, "tools": {}})
+    compose_mib = sum(s.limit_mib for s in plan.services if s.runtime == "compose")
+    findings = diagnose(
+        facts, profile=plan.profile, floors_mib=compose_mib, budget_mib=None, ports=ports, needs_k3d=False
+    )
+    errors = [f for f in findings if f.level is Level.ERROR and f.check not in ("disk",)]
+    if errors:
+        f = errors[0]
+        more = f" ({len(errors) - 1} more: devstack doctor)" if len(errors) > 1 else ""
+        raise EnvironmentProblem(f.detail + more, f.fix)
+    e = facts.engine
+    if e.mem_mib and compose_mib > e.mem_mib - engine_reserve(e.mem_mib):
+        raise EnvironmentProblem(
+            f"the plan needs {fmt_mib(compose_mib)} for its containers; the engine can give "
+            f"{fmt_mib(e.mem_mib - engine_reserve(e.mem_mib))}.",
+            "give Docker more memory, or plan with a smaller --budget.",
+        )
+
+
+def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None = None) -> UpResult:
+    ev = events or Events()
+    t0 = time.monotonic()
+    directory, project = stack_dir(sel.stack), project_name(sel.stack)
+    ev.step("checking Docker and the host")
+    facts = host_facts(bind=sel.override.bind, with_tools=True)
+    if not facts.engine.reachable:
+        raise EnvironmentProblem(
+            f"Docker is not running: {facts.engine.error}",
+            "start Docker Desktop (macOS) or the engine (sudo systemctl start docker).",
+        )
+    plan = make_plan(plan_request(sel, engine_mib=facts.engine.mem_mib, host_mib=facts.host_mib, arch=facts.arch))
+    skipped = [n for n in plan.names() if CATALOG[n].runtime is not Runtime.COMPOSE]
+    engine = ComposeEngine(directory, project)
+    with StackLock(directory, sel.stack):
+        running = engine.containers() if directory.exists() else []
+        # ports our own containers publish are ours, whatever state they are in (a killed one may be restarting)
+        own_ports = {p for c in running for p in c.published}
+        from devstack.engine.compose import containers_publishing
+        from devstack.host import PortOwner, port_owners
+
+        planned_ports = [h for s in plan.services if s.runtime == "compose" for hs in s.ports.values() for h in hs]
+        busy = [p for p in port_owners(planned_ports, plan.bind) if p.port not in own_ports]
+        named = containers_publishing([p.port for p in busy]) if busy else {}
+        busy = [PortOwner(p.port, f"docker container {named[p.port]}") if p.port in named else p for p in busy]
+        facts = HostFacts(**{**facts.__dict__, "busy_ports": tuple(busy)})
+        preflight(sel, plan, facts, own_ports)
+
+        old = load_plan(directory)
+        before = _fingerprint(directory)
+        ev.step("rendering the stack")
+        render(plan, directory, project, notebooks=notebooks)
+        secrets = read_secrets(directory)
+        changes = _describe_changes(old, plan) if before != _fingerprint(directory) else []
+        if not changes and before is not None:
+            current = probe_once(plan, secrets, compose_services(plan))
+            expected = {c for s in plan.services for c in s.containers if s.runtime == "compose"} - {"airflow-init"}
+            up_now = {c.service for c in running if c.state == "running"}
+            if expected <= up_now and all(p.ok for p in current.values()):
+                return UpResult(plan, directory, project, True, [], current, [], time.monotonic() - t0, skipped)
+            changes = ["containers missing or unhealthy: bringing them back"]
+        ev.step("starting containers (missing images are pulled first)")
+        engine.up()
+        ev.step("waiting for every service to answer in its own protocol")
+        watch = Watch(engine)
+        probes = wait_healthy(
+            plan,
+            secrets,
+            exited=watch.exited,
+            progressing=watch.progressing,
+            on_update=ev.probe,
+            not_ready=watch.not_ready,
+        )
+        failures = [
+            Failure(n, p.detail, _last_logs(engine, watch, n), HINTS.get(n, "see `devstack logs " + n + "`."))
+            for n, p in probes.items()
+            if not p.ok
+        ]
+        return UpResult(plan, directory, project, False, changes, probes, failures, time.monotonic() - t0, skipped)
+
+
+def _fingerprint(directory: Path) -> str | None:
+    """What `up` would change: the rendered .env and compose files (sizes, images, ports, services)."""
+    if not (directory / ".env").exists():
+        return None
+    parts = [(directory / ".env").read_text(encoding="utf-8")]
+    parts += [p.read_text(encoding="utf-8") for p in sorted(directory.glob("compose*.yaml"))]
+    parts += [p.read_text(encoding="utf-8") for p in sorted((directory / "compose").glob("*.yaml"))]
+    parts += [p.read_text(encoding="utf-8") for p in sorted((directory / "config").rglob("*")) if p.is_file()]
+    return "\n".join(parts)
+
+
+def _last_logs(engine: ComposeEngine, watch: Watch, service: str, lines: int = 20) -> str:
+    out = []
+    for c in watch.of(service):
+        try:
+            tail = engine.container_logs(c.id, tail=lines).rstrip()
+        except DevstackError:
+            tail = "(no logs)"
+        out.append(f"--- {c.service} ---\n{tail}")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- status, down, restart
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    runtime: str
+    state: str  # running, partial, stopped, missing, not started
+    healthy: bool
+    detail: str
+    containers: list[dict[str, object]]
+    limit_mib: int
+    used_mib: int
+    ports: dict[str, list[int]]
+
+
+def open_stack(stack: str) -> tuple[Path, str, Plan]:
+    directory = stack_dir(stack)
+    plan = load_plan(directory)
+    if plan is None:
+        raise UsageError(
+            f"there is no stack {stack!r} yet (nothing at {directory}).",
+            f"run `devstack up{'' if stack == 'default' else ' --stack ' + stack}` first.",
+        )
+    return directory, project_name(stack), plan
+
+
+def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus]]:
+    directory, project, plan = open_stack(stack)
+    engine = ComposeEngine(directory, project)
+    containers = engine.containers()
+    running = [c for c in containers if c.state == "running"]
+    used = memory_used([c.id for c in running])
+    results = (
+        probe_once(
+            plan, read_secrets(directory), [n for n in compose_services(plan) if any(c.catalog == n for c in running)]
+        )
+        if probes
+        else {}
+    )
+    out = []
+    for s in plan.services:
+        mine = [c for c in containers if c.catalog == s.name]
+        long_running = [c for c in mine if not c.one_shot]
+        expected = [c for c in s.containers if not c.endswith("-init")] if s.runtime == "compose" else []
+        up_names = {c.service for c in long_running if c.state == "running"}
+        if s.runtime != "compose":
+            state, healthy, detail = "not started", False, "k3d lifecycle is not implemented yet"
+        elif not mine:
+            state, healthy, detail = "missing", False, "no containers: run `devstack up`"
+        elif set(expected) <= up_names:
+            state = "running"
+            unhealthy = [f"{c.service} {c.health}" for c in long_running if c.health in ("unhealthy", "starting")]
+            p = results.get(s.name)
+            healthy = not unhealthy and (p.ok if p else True)
+            detail = f"healthcheck: {', '.join(unhealthy)}" if unhealthy else (p.detail if p else "")
+        else:
+            down_ = sorted(set(expected) - up_names)
+            state = "partial" if up_names else "stopped"
+            healthy = False
+            why = [
+                f"{c.service} {c.state}"
+                + (f" (exit {c.exit_code})" if c.state == "exited" else "")
+                + (" OOM-killed" if c.oom_killed else "")
+                for c in long_running
+                if c.service in down_
+            ]
+            detail = "; ".join(why) or f"not running: {', '.join(down_)}"
+        out.append(
+            ServiceStatus(
+                name=s.name,
+                runtime=s.runtime,
+                state=state,
+                healthy=healthy,
+                detail=detail,
+                containers=[
+                    {
+                        "name": c.service,
+                        "state": c.state,
+                        "health": c.health,
+                        "restarts": c.restarts,
+                        "oom_killed": c.oom_killed,
+                        "limit_mib": c.memory_limit >> 20,
+                        "used_mib": used.get(c.id, 0) >> 20,
+                        "ports": [f"{ip}:{port}->{cp}" for ip, port, cp in c.ports],
+                    }
+                    for c in mine
+                ],
+                limit_mib=s.limit_mib,
+                used_mib=sum(used.get(c.id, 0) for c in mine) >> 20,
+                ports=s.ports,
+            )
+        )
+    return plan, out
+
+
+def save_logs(engine: ComposeEngine, directory: Path) -> None:
+    """Keep each container's log before `down` removes it, so `devstack logs` still has the last run."""
+    logs = directory / "logs"
+    logs.mkdir(exist_ok=True)
+    for c in engine.containers():
+        with contextlib.suppress(DevstackError):
+            (logs / f"{c.service}.log").write_text(engine.container_logs(c.id), encoding="utf-8")
+
+
+def down(stack: str, *, volumes: bool) -> list[str]:
+    directory, project, _ = open_stack(stack)
+    engine = ComposeEngine(directory, project)
+    with StackLock(directory, stack):
+        gone = [c.service for c in engine.containers()]
+        save_logs(engine, directory)
+        engine.down(volumes=volumes)
+        return gone
+
+
+def restart(stack: str, service: str) -> dict[str, Probe]:
+    directory, project, plan = open_stack(stack)
+    if service not in plan.names():
+        containers = {c: s.name for s in plan.services for c in s.containers}
+        if service not in containers:
+            raise UsageError(f"{service!r} is not in stack {stack!r}.", f"use one of: {', '.join(plan.names())}.")
+        targets, catalog = [service], containers[service]
+    else:
+        catalog = service
+        targets = [c for c in plan.service(service).containers if not c.endswith("-init")]
+    engine = ComposeEngine(directory, project)
+    with StackLock(directory, stack):
+        engine.restart(targets)
+        sub = Plan(**{**plan.__dict__, "services": (plan.service(catalog),)})
+        watch = Watch(engine)
+        return wait_healthy(
+            sub, read_secrets(directory), exited=watch.exited, progressing=watch.progressing, not_ready=watch.not_ready
+        )
