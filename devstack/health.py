@@ -274,7 +274,7 @@ def wait_healthy(
     progressing: Callable[[str], bool],
     on_update: Callable[[Probe], None] = lambda p: None,
     not_ready: Callable[[str], str | None] = lambda n: None,
-    interval: float = 2.0,
+    interval: float = 1.0,
     deadlines: dict[str, int] | None = None,
 ) -> dict[str, Probe]:
     """Probe every Compose service until healthy. `exited(service)` says why its container stopped (fail at
@@ -296,9 +296,10 @@ def wait_healthy(
                 last = Probe(n, False, why, time.monotonic() - t0)
                 on_update(last)
                 return last
-            p = PROBES[n](plan, secrets)
-            if p.ok and (why_not := not_ready(n)):
-                p = Probe(n, False, f"{p.detail}; but {why_not}")
+            # Compose's healthchecks first (one engine call for all services): a probe runs only once they pass,
+            # which keeps a starting stack free of probe traffic on a small machine
+            why_not = not_ready(n)
+            p = Probe(n, False, why_not) if why_not else PROBES[n](plan, secrets)
             last = Probe(n, p.ok, p.detail, time.monotonic() - t0)
             on_update(last)
             if p.ok:

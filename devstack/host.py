@@ -162,8 +162,10 @@ def disk_free(path: str) -> tuple[int, str]:
     return 0, path
 
 
-def host_facts(ports: list[int] | None = None, bind: str = "127.0.0.1", with_tools: bool = True) -> HostFacts:
-    engine = engine_facts(detail=with_tools)
+def host_facts(
+    ports: list[int] | None = None, bind: str = "127.0.0.1", with_tools: bool = True, detail: bool | None = None
+) -> HostFacts:
+    engine = engine_facts(detail=with_tools if detail is None else detail)
     free, where = disk_free(engine.root_dir)
     return HostFacts(
         arch=normalize_arch(platform.machine()),

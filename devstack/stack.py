@@ -126,8 +126,11 @@ def _describe_changes(old: Plan | None, new: Plan) -> list[str]:
         if s.name in before:
             o = old.service(s.name)
             if (o.limit_mib, o.replicas) != (s.limit_mib, s.replicas):
+                a, b = fmt_mib(o.limit_mib), fmt_mib(s.limit_mib)
+                if a == b:  # a change smaller than the rounding still deserves to be seen
+                    a, b = f"{o.limit_mib} MiB", f"{s.limit_mib} MiB"
                 out.append(
-                    f"{s.name}: {fmt_mib(o.limit_mib)} -> {fmt_mib(s.limit_mib)}"
+                    f"{s.name}: {a} -> {b}"
                     + (f", {o.replicas} -> {s.replicas} replicas" if o.replicas != s.replicas else "")
                 )
     return out
@@ -170,7 +173,8 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
     t0 = time.monotonic()
     directory, project = stack_dir(sel.stack), project_name(sel.stack)
     ev.step("checking Docker and the host")
-    facts = host_facts(bind=sel.override.bind, with_tools=True)
+    # Compose's version matters here; k3d/kubectl/helm do not until devstack runs the k3d cluster
+    facts = host_facts(bind=sel.override.bind, with_tools=False, detail=True)
     if not facts.engine.reachable:
         raise EnvironmentProblem(
             f"Docker is not running: {facts.engine.error}",
@@ -200,24 +204,50 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
         secrets = read_secrets(directory)
         changes = _describe_changes(old, plan) if before != _fingerprint(directory) else []
         if not changes and before is not None:
-            current = probe_once(plan, secrets, compose_services(plan))
             expected = {c for s in plan.services for c in s.containers if s.runtime == "compose"} - {"airflow-init"}
             up_now = {c.service for c in running if c.state == "running"}
-            if expected <= up_now and all(p.ok for p in current.values()):
+            # probe only a stack whose containers all run: a probe of a stopped service waits out its timeout
+            current = probe_once(plan, secrets, compose_services(plan)) if expected <= up_now else {}
+            if current and all(p.ok for p in current.values()):
                 return UpResult(plan, directory, project, True, [], current, [], time.monotonic() - t0, skipped)
             changes = ["containers missing or unhealthy: bringing them back"]
-        ev.step("starting containers (missing images are pulled first)")
-        engine.up()
-        ev.step("waiting for every service to answer in its own protocol")
+        ev.step("starting containers and probing each service as it comes up")
         watch = Watch(engine)
+        # `compose up -d` blocks on depends_on conditions (PostgreSQL healthy, Airflow's migration done): probe
+        # alongside it, so each service is verified the moment it is ready, not after the slowest dependency
+        failed: list[DevstackError] = []
+
+        def start() -> None:
+            try:
+                engine.up()
+            except DevstackError as e:
+                failed.append(e)
+
+        starter = threading.Thread(target=start, name="compose-up", daemon=True)
+        starter.start()
+
+        # On a fresh stack every container that answers is a new one, so probing alongside `compose up` is safe.
+        # When containers already exist, an old one may answer (or look exited) before Compose has restarted or
+        # replaced it: then a service is judged only once `compose up` is done.
+        fresh = not running
+
+        def settling() -> bool:
+            return not fresh and starter.is_alive()
+
+        def exited(service: str) -> str | None:
+            if failed:
+                return f"docker compose up failed: {failed[0].cause}"
+            return None if settling() else watch.exited(service)
+
+        def not_ready(service: str) -> str | None:
+            return "docker compose up is still (re)creating containers" if settling() else watch.not_ready(service)
+
         probes = wait_healthy(
-            plan,
-            secrets,
-            exited=watch.exited,
-            progressing=watch.progressing,
-            on_update=ev.probe,
-            not_ready=watch.not_ready,
+            plan, secrets, exited=exited, progressing=watch.progressing, on_update=ev.probe, not_ready=not_ready
         )
+        starter.join()
+        if failed:
+            raise failed[0]
         failures = [
             Failure(n, p.detail, _last_logs(engine, watch, n), HINTS.get(n, "see `devstack logs " + n + "`."))
             for n, p in probes.items()

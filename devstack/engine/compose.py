@@ -85,8 +85,16 @@ class ComposeEngine:
         self._call(self.docker.compose.restart, services, timeout=30)
 
     def containers(self) -> list[ContainerState]:
+        from python_on_whales.exceptions import NoSuchContainer
+
         found = self._call(self.docker.container.list, all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
-        return [_state(c) for c in found]
+        out = []
+        for c in found:
+            try:  # python-on-whales inspects lazily: a container recreated since the listing is simply gone
+                out.append(_state(c))
+            except NoSuchContainer:
+                continue
+        return out
 
     def logs(self, containers: list[str], *, tail: int | None = None, follow: bool = False) -> Iterator[str]:
         """Log lines of some containers, prefixed by their Compose service when there are several."""

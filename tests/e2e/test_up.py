@@ -163,13 +163,53 @@ def test_killed_container_is_reported_and_brought_back(up: dict, env: dict[str, 
     subprocess.run(["docker", "kill", f"{PROJECT}-kafka-2-1"], check=True, capture_output=True)
     rc, st = status(env)
     kafka = next(s for s in st["services"] if s["name"] == "kafka")
-    assert rc == 1 and not st["healthy"] and not kafka["healthy"] and "kafka-2" in kafka["detail"], kafka
+    assert rc == 1 and not st["healthy"] and not kafka["healthy"] and "kafka-2" in kafka["detail"], (
+        kafka["detail"],
+        kafka["containers"],
+    )
     r = run_cli(*UP, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     rc, st = status(env)
     assert rc == 0 and st["healthy"], [
         (s["name"], s["detail"], s["containers"]) for s in st["services"] if not s["healthy"]
     ]
+
+
+def test_a_new_budget_converges_to_the_new_plan(up: dict, env: dict[str, str]) -> None:
+    old = plan_of(env)
+    r = run_cli("up", "--profile", "full", "--budget", "15g", "--stack", STACK, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    new = plan_of(env)
+    assert new.budget_mib == 15 * 1024 and new.total_mib < old.total_mib
+    assert "changed: kafka:" in r.stdout  # says what it changed
+    rc, st = status(env)
+    assert rc == 0, [(s["name"], s["detail"]) for s in st["services"] if not s["healthy"]]
+    for s in st["services"]:
+        for c in s["containers"]:
+            if s["runtime"] == "compose":
+                assert c["limit_mib"] == new.service(s["name"]).containers[c["name"]], c
+    r = run_cli(*UP, env=env)  # and back
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+
+
+def test_restart_waits_until_healthy_again(up: dict, env: dict[str, str]) -> None:
+    r = run_cli("restart", "redis", "--stack", STACK, env=env)
+    assert r.returncode == 0 and "redis: healthy" in r.stdout, r.stdout + r.stderr
+
+
+def test_env_and_secrets_give_working_credentials(up: dict, env: dict[str, str]) -> None:
+    exported = json.loads(run_cli("env", "--stack", STACK, "--format", "json", env=env).stdout)
+    assert exported["REDIS_URL"].startswith("redis://:") and exported["KAFKA_BOOTSTRAP_SERVERS"].count(",") == 2
+    rows = json.loads(run_cli("secrets", "--stack", STACK, "--json", env=env).stdout)
+    airflow = next(r for r in rows if r["service"] == "airflow")
+    import urllib.request
+
+    req = urllib.request.Request(
+        "http://127.0.0.1:8088/auth/token",
+        data=json.dumps({"username": airflow["user"], "password": airflow["password"]}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert json.load(urllib.request.urlopen(req, timeout=15))["access_token"]
 
 
 def test_port_taken_by_another_stack_stops_before_starting(up: dict, env: dict[str, str]) -> None:
