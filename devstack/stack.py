@@ -211,6 +211,16 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
             if current and all(p.ok for p in current.values()):
                 return UpResult(plan, directory, project, True, [], current, [], time.monotonic() - t0, skipped)
             changes = ["containers missing or unhealthy: bringing them back"]
+        images = {
+            ref: f"DEVSTACK_IMAGE_{key.upper()}"
+            for s in plan.services
+            if s.runtime == "compose"
+            for key, ref in s.images.items()
+        }
+        missing = engine.missing_images(sorted(images))
+        for i, ref in enumerate(missing, 1):  # before anything starts: a failed pull leaves nothing half-up
+            ev.step(f"pulling image {i}/{len(missing)}: {ref}")
+            engine.pull(ref, images[ref])
         ev.step("starting containers and probing each service as it comes up")
         watch = Watch(engine)
         # `compose up -d` blocks on depends_on conditions (PostgreSQL healthy, Airflow's migration done): probe

@@ -75,6 +75,21 @@ class ComposeEngine:
         except DockerException as e:
             raise engine_error(e) from None
 
+    def missing_images(self, refs: list[str]) -> list[str]:
+        return [r for r in refs if not self._call(self.docker.image.exists, r)]
+
+    def pull(self, ref: str, env_key: str) -> None:
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            self.docker.image.pull(ref, quiet=True)
+        except DockerException as e:
+            text = (e.stderr or str(e)).strip().splitlines()
+            raise EnvironmentProblem(
+                f"could not pull {ref}: {text[-1][:200] if text else 'pull failed'}",
+                f"check the network or registry login, or point {env_key} at a mirror that has it.",
+            ) from None
+
     def up(self) -> None:
         self._call(self.docker.compose.up, detach=True, remove_orphans=True, quiet=True)
 

@@ -240,6 +240,32 @@ def test_port_taken_by_a_process_names_it(up: dict, env: dict[str, str], tmp_pat
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+def test_an_image_that_cannot_be_pulled_stops_before_anything_starts(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "devstack.yaml").write_text(
+        "services:\n  redis:\n    ports: {redis: 26379}\n  kafka:\n    ports: {broker: 29092}\n"
+        "  minio:\n    ports: {s3: 29000, console: 29001}\n"
+    )
+    # a registry on loopback that refuses connections: no traffic leaves the machine
+    r = run_cli(
+        "up",
+        "--profile",
+        "minimal",
+        "--stack",
+        "e2e-pull",
+        cwd=tmp_path,
+        env={**env, "DEVSTACK_IMAGE_REDIS": "127.0.0.1:1/redis:7"},
+    )
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "could not pull 127.0.0.1:1/redis:7" in r.stderr and "DEVSTACK_IMAGE_REDIS" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    ps = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=com.docker.compose.project=devstack-e2e-pull"],
+        capture_output=True,
+        text=True,
+    )
+    assert ps.stdout.strip() == ""
+
+
 def test_docker_stopped_gives_the_fix_in_one_line(env: dict[str, str]) -> None:
     r = run_cli(
         "up",
