@@ -12,6 +12,7 @@ from devstack.units import fmt_mib
 
 MIN_COMPOSE = (2, 20, 0)  # `up --wait` and `config --format json` as devstack uses them
 MIN_K3D = (5, 7, 0)  # k3d.io/v1alpha5 config files
+MIN_TOOLS = {"kubectl": (1, 28, 0), "helm": (3, 8, 0)}  # the same floors as devstack/k3d.py's MIN_VERSIONS
 
 
 class Level(StrEnum):
@@ -219,6 +220,15 @@ def diagnose(
                     Level.ERROR if needs_k3d else Level.WARNING,
                     f"k3d {v} is too old",
                     f"upgrade to k3d {'.'.join(map(str, MIN_K3D))}+ (config k3d.io/v1alpha5).",
+                )
+            )
+        elif tool in MIN_TOOLS and _ver(v) and _ver(v) < MIN_TOOLS[tool]:
+            out.append(
+                Finding(
+                    tool,
+                    Level.ERROR if needs_k3d else Level.WARNING,
+                    f"{tool} {v} is too old",
+                    f"upgrade to {tool} {'.'.join(map(str, MIN_TOOLS[tool]))}+ (devstack's k3d cluster needs it).",
                 )
             )
         else:

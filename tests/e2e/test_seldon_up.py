@@ -1,0 +1,53 @@
+"""`devstack up` with Seldon on these machines, for real: the k3d preflight passes (real k3d, kubectl, helm), then
+the k3s node and k3d's helper images cannot be pulled (no registry answers here), and `up` stops before anything
+starts, in one line naming the image and the variable that swaps it. `status` and `down` then handle a stack whose
+cluster never came up. Only seldon is selected: no Compose service, so no host port of the stack is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.seldon_testbed import require_tool
+
+
+@pytest.mark.engine
+def test_up_with_seldon_stops_before_anything_starts_when_the_node_images_cannot_be_had(tmp_path: Path) -> None:
+    for tool in ("k3d", "kubectl", "helm"):
+        require_tool(tool)
+    stack = f"k3d{uuid.uuid4().hex[:6]}"
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    res = run_cli("up", "--services", "seldon", "--budget", "8g", "--stack", stack, env=env)
+    assert res.returncode == 3, res.stdout + res.stderr
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("devstack: could not pull ") and "Fix:" in line, line
+    images = ("rancher/k3s:", "registry:2", "ghcr.io/k3d-io/k3d-proxy:", "ghcr.io/k3d-io/k3d-tools:")
+    assert any(i in line for i in images), line
+    assert any(v in line for v in ("DEVSTACK_IMAGE_K3S", "DEVSTACK_IMAGE_REGISTRY", "K3D_IMAGE_")), line
+    assert "Traceback" not in res.stderr
+    project = f"devstack-{stack}"
+    leftovers = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"name={project}", "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout.split()
+    networks = subprocess.run(
+        ["docker", "network", "ls", "--filter", f"name={project}", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert leftovers == [] and networks == [], (leftovers, networks)
+    # the cluster config was rendered: what k3d would have been given
+    assert (tmp_path / "devstack" / stack / "k3d" / "cluster.yaml").exists()
+
+    st = run_cli("status", "--stack", stack, "--json", env=env)
+    seldon = next(s for s in json.loads(st.stdout)["services"] if s["name"] == "seldon")
+    assert st.returncode == 1 and seldon["state"] == "missing" and not seldon["healthy"], seldon
+    assert f"no k3d cluster '{project}'" in seldon["detail"]
+
+    down = run_cli("down", "--stack", stack, env=env)
+    assert down.returncode == 0, down.stderr
