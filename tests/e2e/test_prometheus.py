@@ -1,0 +1,244 @@
+"""Prometheus in a real stack, brought up through the CLI on the test images: it scrapes the services' native
+endpoints (MinIO, Spark, itself; ClickHouse's where the server has one) and the Kafka and Redis exporters, the
+exporters see the whole Kafka cluster and sign in to Redis with the stack's password, and `devstack status`
+reports every scrape job, up or down with the reason, in its table and its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.stack import load_plan
+from tests import testbed_images as testbed
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.engine
+STACK = "e2e-prom"
+PROJECT = f"devstack-{STACK}"
+SERVICES = "kafka,redis,minio,spark,clickhouse,prometheus"
+# every published port moved by a devstack.yaml, as a user would: this stack never needs another one's ports
+SHIFT = 20000
+UP = ("up", "--services", SERVICES, "--budget", "10g", "--stack", STACK, "--config")
+PROM = f"http://127.0.0.1:{9090 + SHIFT}"
+ALWAYS_UP = ("prometheus", "minio", "spark-master", "spark-worker", "kafka", "redis")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    images = testbed.testbed_images()
+    needed = ["KAFKA", "REDIS", "MINIO", "SPARK", "CLICKHOUSE", "PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"]
+    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
+    if missing:
+        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
+    state = tmp_path_factory.mktemp("state")
+    from devstack.catalog import CATALOG
+
+    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
+    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
+    e = {**images, "XDG_STATE_HOME": str(state)}
+    yield e
+    run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
+
+
+@pytest.fixture(scope="module")
+def up(env: dict[str, str]) -> dict[str, Any]:
+    r = run_cli(*UP, _config(env), "--json", env=env)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    return dict(json.loads(r.stdout))
+
+
+def _config(env: dict[str, str]) -> str:
+    return str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+
+
+def _get(path: str) -> Any:
+    with urllib.request.urlopen(f"{PROM}{path}", timeout=10) as r:
+        return json.load(r)
+
+
+def _health() -> dict[str, tuple[str, str]]:
+    targets = _get("/api/v1/targets")["data"]["activeTargets"]
+    return {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
+
+
+def _wait_for(jobs: tuple[str, ...], health: str, timeout: float = 120) -> dict[str, tuple[str, str]]:
+    """Until every job in `jobs` has that health (Prometheus scrapes every 15 s), or the deadline."""
+    deadline, seen = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        seen = _health()
+        if all(seen.get(j, ("", ""))[0] == health for j in jobs):
+            break
+        time.sleep(3)
+    return seen
+
+
+def _query(expr: str) -> list[dict[str, Any]]:
+    return list(_get("/api/v1/query?" + urllib.parse.urlencode({"query": expr}))["data"]["result"])
+
+
+def _values(expr: str, want: list[float], timeout: float = 75) -> list[float]:
+    """The query's values once they equal `want`, or the last seen at the deadline. kafka_exporter refreshes
+    its cluster metadata every 30 s, and Prometheus scrapes every 15 s: a broker that just joined takes up to
+    both to show."""
+    deadline, got = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        got = [float(r["value"][1]) for r in _query(expr)]
+        if got == want:
+            break
+        time.sleep(3)
+    return got
+
+
+def _clickhouse_has_a_prometheus_endpoint(env: dict[str, str]) -> bool:
+    """The 20.x releases serve <prometheus>; 18.16 (the test image, from Debian) has no such listener, 25.8 (the
+    official image) has."""
+    secrets = json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "secrets.json").read_text())
+    q = urllib.parse.urlencode({"user": "default", "password": secrets["clickhouse_password"]})
+    req = urllib.request.Request(f"http://127.0.0.1:{8123 + SHIFT}/?{q}", data=b"SELECT version()")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        version = r.read().decode().strip()
+    return int(version.split(".")[0]) >= 20
+
+
+def _status(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli("status", "--stack", STACK, *args, env=env)
+
+
+def test_every_target_is_scraped(up: dict[str, Any], env: dict[str, str]) -> None:
+    assert up["ok"], up["failures"]
+    seen = _wait_for(ALWAYS_UP, "up")
+    assert all(seen.get(j, ("missing", ""))[0] == "up" for j in ALWAYS_UP), seen
+    if _clickhouse_has_a_prometheus_endpoint(env):
+        assert _wait_for(("clickhouse",), "up")["clickhouse"][0] == "up"
+    else:  # rendered all the same, and reported down with Prometheus's own reason
+        health, error = _wait_for(("clickhouse",), "down")["clickhouse"]
+        assert health == "down" and "connection refused" in error, error
+
+
+def test_kafka_exporter_sees_the_three_brokers(up: dict[str, Any]) -> None:
+    _wait_for(("kafka",), "up")
+    assert _values('kafka_brokers{job="kafka"}', [3.0]) == [3.0]
+    # the health probe's topic, replicated on all three brokers, is seen with its partitions
+    assert _values('kafka_topic_partitions{job="kafka", topic="_devstack_health"}', [1.0]) == [1.0]
+
+
+def test_redis_exporter_signs_in_with_the_stack_password(up: dict[str, Any], env: dict[str, str]) -> None:
+    _wait_for(("redis",), "up")
+    assert _values('redis_up{job="redis"}', [1.0]) == [1.0]
+    maxmemory = _query('redis_memory_max_bytes{job="redis"}')
+    plan = load_plan(Path(env["XDG_STATE_HOME"]) / "devstack" / STACK)
+    assert plan is not None
+    want = int(plan.service("redis").knobs["maxmemory"].removesuffix("mb")) * 1024 * 1024
+    assert [float(r["value"][1]) for r in maxmemory] == [float(want)]
+    # the password reaches Redis, not the exporter's logs or metrics
+    secrets = json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "secrets.json").read_text())
+    logs = subprocess.run(["docker", "logs", f"{PROJECT}-redis-exporter-1"], capture_output=True, text=True, check=True)
+    # everything Prometheus scraped from the exporter, config metrics included (redacted by its default)
+    scraped = urllib.request.urlopen(f"{PROM}/federate?match[]=%7Bjob%3D%22redis%22%7D", timeout=10).read().decode()
+    assert "redis_up" in scraped
+    for text in (logs.stdout + logs.stderr, scraped):
+        assert secrets["redis_password"] not in text
+
+
+def test_native_endpoints_carry_their_services_metrics(up: dict[str, Any]) -> None:
+    _wait_for(("minio", "spark-master", "spark-worker"), "up")
+    assert _query('minio_cluster_nodes_online_total{job="minio"}'), "MinIO's cluster metrics"
+    assert _values('metrics_master_aliveWorkers_Value{job="spark-master"}', [1.0]) == [1.0]
+
+
+def test_exporters_run_within_the_planned_memory(up: dict[str, Any], env: dict[str, str]) -> None:
+    st = json.loads(_status(env, "--json").stdout)
+    prom = next(s for s in st["services"] if s["name"] == "prometheus")
+    plan = load_plan(Path(env["XDG_STATE_HOME"]) / "devstack" / STACK)
+    assert plan is not None
+    planned = plan.service("prometheus").containers
+    got = {c["name"]: c for c in prom["containers"]}
+    assert set(got) == set(planned) == {"prometheus", "kafka-exporter", "redis-exporter"}
+    for name, c in got.items():
+        assert c["state"] == "running" and c["limit_mib"] == planned[name], c
+        assert 0 < c["used_mib"] < c["limit_mib"], c
+        print(f"\n{name}: {c['used_mib']} MiB used of {c['limit_mib']} MiB")
+
+
+def test_status_reports_every_scrape_job(up: dict[str, Any], env: dict[str, str]) -> None:
+    _wait_for(ALWAYS_UP, "up")
+    r = _status(env, "--json")
+    st = json.loads(r.stdout)
+    assert r.returncode == 0 and st["healthy"], st
+    prom = next(s for s in st["services"] if s["name"] == "prometheus")
+    jobs = {j["job"]: j for j in prom["targets"]}
+    assert list(jobs) == ["prometheus", "clickhouse", "minio", "spark-master", "spark-worker", "kafka", "redis"]
+    for job in ALWAYS_UP:
+        assert jobs[job]["health"] == "up" and jobs[job]["up"] == jobs[job]["total"] == 1, jobs[job]
+    ch = jobs["clickhouse"]
+    if not _clickhouse_has_a_prometheus_endpoint(env):
+        assert ch["health"] == "down" and "connection refused" in ch["last_error"], ch
+    assert all(s["targets"] == [] for s in st["services"] if s["name"] != "prometheus")
+    table = _status(env)
+    assert "Monitoring: Prometheus scrape targets" in table.stdout, table.stdout
+    section = table.stdout.split("Monitoring: Prometheus scrape targets", 1)[1]
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")] for line in section.splitlines()]
+    rows = {c[0]: c for c in cells if len(c) == 4 and c[0]}
+    assert list(rows) == list(jobs), table.stdout
+    assert all(rows[j][1:3] == ["up", "1/1"] for j in ALWAYS_UP), table.stdout
+
+
+def test_a_stopped_exporter_shows_as_a_down_job_with_its_error(up: dict[str, Any], env: dict[str, str]) -> None:
+    subprocess.run(["docker", "stop", "-t", "2", f"{PROJECT}-redis-exporter-1"], check=True, capture_output=True)
+    try:
+        seen = _wait_for(("redis",), "down", timeout=60)
+        assert seen["redis"][0] == "down", seen
+        st = json.loads(_status(env, "--json").stdout)
+        prom = next(s for s in st["services"] if s["name"] == "prometheus")
+        redis = next(j for j in prom["targets"] if j["job"] == "redis")
+        assert redis["health"] == "down" and redis["last_error"], redis
+        assert not prom["healthy"] and "redis-exporter" in prom["detail"], prom["detail"]
+    finally:
+        r = run_cli(*UP, _config(env), env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert _wait_for(("redis",), "up", timeout=60)["redis"][0] == "up"
+
+
+def test_kafka_exporter_waits_out_a_kafka_outage_without_restarting(up: dict[str, Any], env: dict[str, str]) -> None:
+    brokers = [f"{PROJECT}-kafka-{i}-1" for i in (1, 2, 3)]
+    exporter = f"{PROJECT}-kafka-exporter-1"
+    subprocess.run(["docker", "stop", "-t", "10", *brokers], check=True, capture_output=True)
+    try:
+        # started while no broker answers: kafka_exporter exits at once; its loop starts it again, in the container
+        subprocess.run(["docker", "restart", "-t", "2", exporter], check=True, capture_output=True)
+        seen = _wait_for(("kafka",), "down", timeout=60)
+        assert seen["kafka"][0] == "down", seen
+        state = json.loads(
+            subprocess.run(["docker", "inspect", exporter], capture_output=True, text=True, check=True).stdout
+        )[0]["State"]
+        assert state["Status"] == "running" and state["Restarting"] is False, state
+        logs = subprocess.run(["docker", "logs", "--since", "90s", exporter], capture_output=True, text=True)
+        assert (logs.stdout + logs.stderr).count("Starting kafka_exporter") >= 2, logs.stderr[-2000:]
+    finally:
+        r = run_cli(*UP, _config(env), env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert _wait_for(("kafka",), "up", timeout=90)["kafka"][0] == "up"
+    assert _values('kafka_brokers{job="kafka"}', [3.0]) == [3.0]
+
+
+def test_record_targets_fixture(up: dict[str, Any]) -> None:
+    """Keeps tests/fixtures/prometheus_targets_testbed.json a real answer: the unit tests parse it. Written only
+    when RECORD_PROMETHEUS_FIXTURE=1, so a normal run checks, and never rewrites, what is committed."""
+    import os
+
+    _wait_for(ALWAYS_UP, "up")
+    doc = _get("/api/v1/targets")
+    if os.environ.get("RECORD_PROMETHEUS_FIXTURE") == "1":
+        (FIXTURES / "prometheus_targets_testbed.json").write_text(json.dumps(doc, indent=2) + "\n")
+    from devstack.targets import parse_targets
+
+    assert {t.job for t in parse_targets(doc)} >= set(ALWAYS_UP)
