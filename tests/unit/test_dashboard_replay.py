@@ -1,0 +1,149 @@
+"""The dashboard's screens and keys on a recording of a real test-bed stack: SVG snapshots at 80x24 and 160x48
+(identical on every run: the figures are recorded, not live), and the keys reaching the backend. The same app
+runs against the live stack in tests/e2e/test_dashboard.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.widgets import Input
+
+from devstack.dashboard.app import DashboardApp
+from devstack.dashboard.widgets import ServicesTable
+from tests.dashboard_replay import ReplayBackend
+
+SIZES = [(80, 24), (160, 48)]
+
+
+def make_app() -> tuple[DashboardApp, ReplayBackend]:
+    backend = ReplayBackend()
+    return DashboardApp(backend, interval=0.01), backend
+
+
+def settled(app: DashboardApp, backend: ReplayBackend) -> Callable:  # type: ignore[type-arg]
+    async def wait(pilot) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(400):
+            if backend.exhausted and app.ticks > len(backend._snaps) and app.query("#logs").first().lines:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.4)  # the log batcher's last flush
+
+    return wait
+
+
+def test_main_screen_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, backend = make_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled(app, backend))
+
+
+def test_main_screen_160x48(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, backend = make_app()
+    assert snap_compare(app, terminal_size=(160, 48), run_before=settled(app, backend))
+
+
+def test_help_screen_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, backend = make_app()
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settled(app, backend)(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def _plan_preview(app: DashboardApp, backend: ReplayBackend, budget: str) -> Callable:  # type: ignore[type-arg]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settled(app, backend)(pilot)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor is a different picture every half second
+        app.screen.query_one("#budget", Input).value = budget
+        await pilot.press("enter")
+        for _ in range(200):
+            if getattr(app.screen, "shown", None) is not None:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.3)
+        await pilot.wait_for_scheduled_animations()
+
+    return run_before
+
+
+def test_plan_screen_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, backend = make_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_plan_preview(app, backend, "12g"))
+
+
+def test_plan_screen_160x48(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app, backend = make_app()
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_plan_preview(app, backend, "12g"))
+
+
+def run(app: DashboardApp, size: tuple[int, int], body: Callable) -> None:  # type: ignore[type-arg]
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await body(pilot)
+
+    asyncio.run(main())
+
+
+def test_keys_reach_the_backend_and_down_asks_first() -> None:
+    app, backend = make_app()
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settled(app, backend)(pilot)
+        table = app.query_one(ServicesTable)
+        table.move_cursor(row=table.get_row_index("redis"))
+        for key in ("r", "x", "s"):
+            await pilot.press(key)
+            for _ in range(100):
+                if app.busy is None:
+                    break
+                await pilot.pause(0.02)
+        assert backend.actions == [("restart", "redis"), ("stop", "redis"), ("start", "redis")]
+        await pilot.press("d")
+        await pilot.pause(0.1)
+        await pilot.press("n")  # declined: nothing happens
+        await pilot.pause(0.1)
+        assert ("down", "") not in backend.actions
+        await pilot.press("d", "y")
+        for _ in range(100):
+            if ("down", "") in backend.actions:
+                break
+            await pilot.pause(0.02)
+        assert ("down", "") in backend.actions
+
+    run(app, (100, 30), body)
+
+
+def test_plan_screen_applies_the_previewed_budget() -> None:
+    app, backend = make_app()
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _plan_preview(app, backend, "14g")(pilot)
+        await pilot.press("ctrl+a")
+        for _ in range(100):
+            if any(a == "up" for a, _ in backend.actions):
+                break
+            await pilot.pause(0.02)
+        assert ("up", f"{backend.plan().profile}:{14 * 1024}m") in backend.actions  # type: ignore[union-attr]
+
+    run(app, (80, 24), body)
+
+
+def test_the_table_marks_what_the_recording_saw() -> None:
+    app, backend = make_app()
+    seen: dict[str, str] = {}
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settled(app, backend)(pilot)
+        table = app.query_one(ServicesTable)
+        for name in backend.plan().names():  # type: ignore[union-attr]
+            seen[name] = str(table.get_cell(name, "health"))
+
+    run(app, (160, 48), body)
+    assert seen["seldon"] == "n/a"
+    assert all(v == "healthy" for k, v in seen.items() if k != "seldon"), seen
