@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show how the budget is shared between the services")
     _common(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--from-peaks",
+        action="store_true",
+        help="reshare the budget by the peaks devstack saw while the stack ran (dashboard, top, stats)",
+    )
 
     p = sub.add_parser("doctor", help="check this machine and its Docker engine for the plan")
     _common(p)
@@ -55,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="plan, render, start and wait until every service answers in its own protocol")
     _common(p)
+    p.add_argument(
+        "--from-peaks", action="store_true", help="plan with what the recorded peaks taught (plan --from-peaks)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
@@ -83,6 +91,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("secrets", help="the stack's user names and passwords")
     p.add_argument("--stack", default="default")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("top", help="live memory, CPU and health of every service (Ctrl-C quits)")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--interval", "-n", type=float, default=2.0, help="seconds between samples (default 2)")
+
+    p = sub.add_parser("stats", help="memory, CPU, restarts and peaks of every service, as text or JSON lines")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--json", action="store_true", help="one JSON object per sample")
+    p.add_argument("--once", action="store_true", help="one sample (two engine reads a second apart, for CPU %%)")
+    p.add_argument("--interval", "-n", type=float, default=2.0, help="seconds between samples (default 2)")
+
+    p = sub.add_parser("dashboard", help="the interactive dashboard (Textual): health, memory, logs, actions")
+    _common(p)
+    p.add_argument("--interval", "-n", type=float, default=1.0, help="seconds between samples (default 1)")
+
+    p = sub.add_parser("k3d", help="the Seldon k3d cluster: `devstack k3d status`")
+    p.add_argument("action", choices=["status"], help="status: the tools, and whether the cluster runs and is ours")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("serve", help="deploy a model from MLflow's registry on Seldon (k3d), V2 REST")
+    p.add_argument("model", metavar="MODEL[:VERSION]", help="a registered model; the newest version by default")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--mlflow", metavar="URL", help="MLflow's URL (default: the stack's)")
+    p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
+
+    p = sub.add_parser("predict", help="send a V2 inference request to a served model")
+    p.add_argument("model", metavar="MODEL[:VERSION]")
+    p.add_argument("--data", required=True, help="JSON: a row, a list of rows, or a whole V2 request")
+    p.add_argument("--stack", default="default")
+    p.add_argument("--url", help="a V2 server to ask instead of the stack's cluster (e.g. http://127.0.0.1:18080)")
     return parser
 
 
@@ -114,6 +153,8 @@ def _plan(args: argparse.Namespace, facts: Any = None) -> tuple[Any, Any, Any]:
 
 
 def cmd_plan(args: argparse.Namespace, out: Any) -> int:
+    if args.from_peaks:
+        return _plan_from_peaks(args, out)
     _, plan, _ = _plan(args)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
@@ -121,6 +162,51 @@ def cmd_plan(args: argparse.Namespace, out: Any) -> int:
         from devstack.output import print_plan
 
         print_plan(out, plan)
+    return EXIT_OK
+
+
+def _plan_from_peaks(args: argparse.Namespace, out: Any) -> int:
+    from dataclasses import replace
+
+    from devstack.config import plan_request, select
+    from devstack.errors import UsageError
+    from devstack.monitor import load_peaks
+    from devstack.peaks import plan_with_peaks
+    from devstack.stack import _describe_changes, load_plan
+    from devstack.state import stack_dir
+
+    sel = select(profile=args.profile, services=args.services, budget=args.budget, config=args.config, stack=args.stack)
+    directory = stack_dir(sel.stack)
+    peaks = load_peaks(directory)
+    current = load_plan(directory)
+    if current is None or not peaks:
+        raise UsageError(
+            f"no peaks recorded for stack {sel.stack!r} yet.",
+            "run the stack (devstack up) and watch it with devstack dashboard, top or stats while you work.",
+        )
+    facts = _facts()
+    engine = facts.engine.mem_mib if facts.engine.reachable else None
+    if args.budget is None and sel.budget_mib is None:  # the budget the stack runs with, not a new default
+        sel = replace(sel, budget_mib=current.budget_mib, budget_source="the running stack's plan")
+    req = plan_request(sel, engine_mib=engine, host_mib=facts.host_mib, arch=facts.arch)
+    plan, learned = plan_with_peaks(req, peaks)
+    changes = _describe_changes(current, plan)
+    if args.json:
+        d = plan.to_dict()
+        d["learned"] = [{**x.__dict__, "ratio": round(x.ratio, 3), "reason": x.describe()} for x in learned]
+        d["changes"] = changes
+        print(json.dumps(d, indent=2))
+        return EXIT_OK
+    from devstack.output import print_plan
+
+    out.print(f"[bold]Learned from the peaks recorded in {directory / 'peaks.json'}:[/]", highlight=False)
+    for x in learned:
+        out.print(f"  {x.describe()}", highlight=False)
+    if not learned:
+        out.print("  every service peaked between 30 % and 90 % of its limit: nothing to move.")
+    out.print("[bold]Changes against the running plan:[/] " + ("; ".join(changes) if changes else "none"))
+    print_plan(out, plan)
+    out.print("Apply it with `devstack up --from-peaks` (same flags).")
     return EXIT_OK
 
 
@@ -276,12 +362,13 @@ def cmd_up(args: argparse.Namespace, out: Any) -> int:
         elif not args.json and p.ok and before != "[green]healthy[/]":
             out.print(f"[{time.monotonic() - t0:5.0f}s] {p.service} healthy: {p.detail}")
 
+    events = Events(step=on_step, probe=on_probe)
     try:
         if live:
             with live:
-                result = up(sel, notebooks=_notebooks(), events=Events(step=on_step, probe=on_probe))
+                result = up(sel, notebooks=_notebooks(), events=events, from_peaks=args.from_peaks)
         else:
-            result = up(sel, notebooks=_notebooks(), events=Events(step=on_step, probe=on_probe))
+            result = up(sel, notebooks=_notebooks(), events=events, from_peaks=args.from_peaks)
     except KeyboardInterrupt:
         out.print(
             "[yellow]Interrupted.[/] The stack may be partly up: `devstack up` picks it up again, "
@@ -334,7 +421,7 @@ def cmd_status(args: argparse.Namespace, out: Any) -> int:
     from devstack.stack import status
 
     plan, services = status(args.stack)
-    healthy = all(s.healthy for s in services if s.runtime == "compose")
+    healthy = all(s.healthy for s in services)  # seldon's k3d cluster counts too, now that `up` runs it
     if args.json:
         print(
             json.dumps(
@@ -456,6 +543,121 @@ def cmd_secrets(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
+def _monitor(stack: str) -> tuple[Any, Any, Any]:
+    from devstack.monitor import Monitor
+    from devstack.stack import open_stack
+
+    directory, project, plan = open_stack(stack)
+    return Monitor(project, directory), plan, directory
+
+
+def _interval(value: float) -> float:
+    from devstack.errors import UsageError
+
+    if not 0.2 <= value <= 3600:
+        raise UsageError(f"--interval {value} is out of range.", "give seconds between 0.2 and 3600.")
+    return value
+
+
+def cmd_top(args: argparse.Namespace, out: Any) -> int:
+    import time
+
+    from rich.live import Live
+
+    from devstack.output import snapshot_table
+
+    interval = _interval(args.interval)
+    mon, plan, _ = _monitor(args.stack)
+    try:
+        mon.tick()
+        with Live(snapshot_table(mon.tick(), plan, mon.history), console=out, auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(snapshot_table(mon.tick(), plan, mon.history), refresh=True)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        mon.close()
+
+
+def cmd_stats(args: argparse.Namespace, out: Any) -> int:
+    import time
+
+    from devstack.monitor import elsewhere, snapshot_dict
+    from devstack.output import snapshot_table
+
+    interval = _interval(args.interval)
+    mon, plan, _ = _monitor(args.stack)
+    limits = {s.name: s.limit_mib for s in plan.services}
+    try:
+        mon.tick()  # CPU %% needs two reads of the counters
+        time.sleep(1.0 if args.once else min(interval, 1.0))
+        while True:
+            snap = mon.tick()
+            if args.json:
+                print(json.dumps(snapshot_dict(snap, plan.names(), limits, mon.history, elsewhere(plan))), flush=True)
+            else:
+                out.print(snapshot_table(snap, plan, mon.history))
+            if args.once:
+                return EXIT_ENV if snap.engine_error else EXIT_OK
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        mon.close()
+
+
+def cmd_dashboard(args: argparse.Namespace, out: Any) -> int:
+    from devstack.config import select
+    from devstack.dashboard.app import DashboardApp
+    from devstack.dashboard.backend import make_backend
+
+    interval = _interval(args.interval)
+    # validate the selection before the screen opens: a broken profile is a one-line error, not a TUI
+    sel = select(profile=args.profile, services=args.services, budget=args.budget, config=args.config, stack=args.stack)
+    backend = make_backend(
+        sel.stack, profile=args.profile, services=args.services, budget=args.budget, config=args.config
+    )
+    DashboardApp(backend, interval=interval).run()
+    return EXIT_OK
+
+
+def cmd_k3d(args: argparse.Namespace, out: Any) -> int:
+    from devstack.k3d import status
+    from devstack.state import project_name, stack_dir
+
+    st = status(stack_dir(args.stack), project_name(args.stack))
+    if args.json:
+        out.print_json(json.dumps(st.to_dict()))
+    else:
+        tools = ", ".join(f"{k} {v}" for k, v in st.tools.items())
+        out.print(f"k3d cluster {st.name!r}: {st.detail} ({tools})", highlight=False, soft_wrap=True)
+    return EXIT_OK if st.cluster is not None and st.cluster.running and st.ours else EXIT_FAIL
+
+
+def cmd_serve(args: argparse.Namespace, out: Any) -> int:
+    from devstack.serving import serve
+
+    served = serve(args.stack, args.model, mlflow_url=args.mlflow, dry_run=args.dry_run)
+    if args.dry_run:
+        sys.stdout.write(served.manifests)
+        return EXIT_OK
+    out.print(f"served {served.deployment} ({served.model_uri}); try: devstack predict {args.model} --data '[[...]]'")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace, out: Any) -> int:
+    from devstack.errors import UsageError
+    from devstack.serving import predict
+
+    try:
+        data = json.loads(args.data)
+    except ValueError as e:
+        raise UsageError(f"--data is not JSON: {e}.", "for example --data '[[5.1, 3.5, 1.4, 0.2]]'.") from None
+    sys.stdout.write(json.dumps(predict(args.stack, args.model, data, url=args.url)) + "\n")
+    return EXIT_OK
+
+
 COMMANDS = {
     "plan": cmd_plan,
     "doctor": cmd_doctor,
@@ -468,6 +670,12 @@ COMMANDS = {
     "restart": cmd_restart,
     "env": cmd_env,
     "secrets": cmd_secrets,
+    "top": cmd_top,
+    "stats": cmd_stats,
+    "dashboard": cmd_dashboard,
+    "k3d": cmd_k3d,
+    "serve": cmd_serve,
+    "predict": cmd_predict,
 }
 
 

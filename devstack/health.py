@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devstack.plan import Plan
+from devstack.targets import JobHealth, describe, parse_targets, summarize
 
 # seconds to healthy on a loaded 2-core laptop, measured on the test bed with headroom
 DEADLINES = {
@@ -225,16 +226,23 @@ def probe_jupyter(plan: Plan, secrets: dict[str, str]) -> Probe:
         return Probe("jupyter", False, f"{type(e).__name__}: {str(e)[:160]}")
 
 
+def prometheus_targets(plan: Plan, timeout: float = 5) -> list[JobHealth]:
+    """Prometheus's scrape targets, per job of the rendered prometheus.yml (and any other it has), from its
+    /api/v1/targets. Raises on a connection error or an answer that is not the targets document."""
+    from devstack.render import scrape_jobs
+
+    base = f"http://{_host(plan)}:{_port(plan, 'prometheus', 'http')}"
+    doc = json.loads(_http(f"{base}/api/v1/targets?state=active", timeout=timeout))
+    return summarize(parse_targets(doc), [str(j["job_name"]) for j in scrape_jobs(plan)])
+
+
 def probe_prometheus(plan: Plan, secrets: dict[str, str]) -> Probe:
+    """Prometheus is healthy when it is ready and answers its targets API. A target that is down does not make
+    Prometheus unhealthy (that is the scraped service's problem, and `status` shows it per job); it is named."""
     base = f"http://{_host(plan)}:{_port(plan, 'prometheus', 'http')}"
     try:
         _http(f"{base}/-/ready")
-        targets = json.loads(_http(f"{base}/api/v1/targets"))["data"]["activeTargets"]
-        down = sorted({t["labels"]["job"] for t in targets if t["health"] != "up"})
-        detail = f"ready, {len(targets) - len(down)}/{len(targets)} targets up" + (
-            f" (down: {', '.join(down)})" if down else ""
-        )
-        return Probe("prometheus", True, detail)
+        return Probe("prometheus", True, "ready, " + describe(prometheus_targets(plan)))
     except Exception as e:
         return Probe("prometheus", False, f"{type(e).__name__}: {str(e)[:160]}")
 

@@ -165,6 +165,22 @@ def prometheus(total: int, replicas: int = 1) -> Sized:
     )
 
 
+def with_exporters(sized: Sized, exporters: dict[str, int]) -> Sized:
+    """A service's sizing with exporter containers beside it, each at its fixed limit (catalog.Exporter).
+
+    The planner hands the service's own sizer what is left after them, so the containers still add up to the
+    service's limit. Each Go exporter gets a GOMEMLIMIT a little under its limit, as MinIO and Prometheus do."""
+    if not exporters:
+        return sized
+    knobs = dict(sized.knobs)
+    inside = dict(sized.inside)
+    for name, mib in exporters.items():
+        soft = _down(mib * 0.75, 8)
+        knobs[f"{name}.GOMEMLIMIT"] = f"{soft}MiB"
+        inside[f"{name}.GOMEMLIMIT"] = (name, soft)
+    return Sized({**sized.containers, **exporters}, knobs, inside)
+
+
 def seldon(total: int, replicas: int = 1) -> Sized:
     server = _clamp(_down(total * 0.3, 64), 1024, 4096)
     agent = _down((total - server) / 2, 64)

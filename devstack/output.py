@@ -110,3 +110,87 @@ def print_status(console: Console, stack: str, plan: Plan, services: list[Any]) 
         ports = " ".join(str(p) for ps in s.ports.values() for p in ps)
         t.add_row(s.name, s.state, health, f"{fmt_mib(s.used_mib)} / {fmt_mib(s.limit_mib)}", ports, s.detail)
     console.print(t)
+    for s in services:
+        if getattr(s, "targets", None):
+            print_targets(console, s.targets)
+
+
+_TARGET_STYLE = {
+    "up": "[green]up[/]",
+    "down": "[red]down[/]",
+    "unknown": "[yellow]unknown[/]",
+    "missing": "[red]missing[/]",
+}
+
+
+def print_targets(console: Console, jobs: list[dict[str, Any]]) -> None:
+    """The monitoring section of `devstack status`: each Prometheus scrape job, up or not, and why not."""
+    t = Table(title="Monitoring: Prometheus scrape targets")
+    t.add_column("job")
+    t.add_column("health")
+    t.add_column("targets up", justify="right")
+    t.add_column("last error", overflow="fold")
+    for j in jobs:
+        health = str(j.get("health", "unknown"))
+        t.add_row(
+            str(j["job"]),
+            _TARGET_STYLE.get(health, health),
+            f"{j.get('up', 0)}/{j.get('total', 0)}",
+            str(j.get("last_error") or ""),
+        )
+    console.print(t)
+
+
+def snapshot_table(snap: Any, plan: Plan | None, history: Any) -> Any:
+    """`devstack top`'s table: one row per service, its containers indented under it when there are several."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from devstack.dashboard.fmt import bar, mib, uptime
+    from devstack.monitor import elsewhere
+
+    if snap.engine_error:
+        return Text(f"{snap.engine_error}: retrying every few seconds (Ctrl-C quits).", style="bold red")
+    from rich import box
+
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
+    t.add_column("service", no_wrap=True, min_width=10)
+    for col, just in (("state", "left"), ("health", "left"), ("up", "right")):
+        t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    t.add_column("memory", no_wrap=True, min_width=10)
+    for col in ("used/limit", "peak", "cpu", "restarts"):
+        t.add_column(col, justify="right", no_wrap=True)
+    style = {"healthy": "green", "starting": "yellow", "unhealthy": "red", "down": "red"}
+    for name, s in snap.services(plan.names() if plan else [], elsewhere(plan)).items():
+        peak = history.peaks.get(name)
+        t.add_row(
+            name,
+            s.state,
+            Text(s.health, style=style.get(s.health, "")),
+            uptime(s.started_at, snap.at),
+            bar(s.used, s.limit, 10),
+            f"{mib(s.used)}/{mib(s.limit)}" if s.limit else "-",
+            f"{peak.used_mib}M" if peak else "-",
+            f"{s.cpu_pct:.0f}%",
+            f"{s.restarts}" + (" OOM" if s.oom_killed else ""),
+        )
+        if len(s.containers) > 1:
+            for c in s.containers:
+                t.add_row(
+                    f"  {c.name}",
+                    c.state,
+                    Text(c.health or "-", style=style.get(c.health or "", "dim")),
+                    "",
+                    bar(c.used, c.limit, 10),
+                    f"{mib(c.used)}/{mib(c.limit)}" if c.limit else "-",
+                    "",
+                    f"{c.cpu_pct or 0:.0f}%",
+                    f"{c.restarts}" + (" OOM" if c.oom_killed else ""),
+                    style="dim",
+                )
+    budget = f" of a {plan.budget_mib} MiB budget" if plan else ""
+    head = Text(
+        f"host {mib(snap.host_used)}/{mib(snap.host_total)}  engine {mib(snap.engine_total)}  "
+        f"stack {mib(snap.used)}{budget}, peak {mib(history.total_peak)}  (tick {snap.latency * 1000:.0f} ms)"
+    )
+    return Group(head, t)

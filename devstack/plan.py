@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from devstack.catalog import CATALOG, SEED_GROUP_SHARE_MIB, SEED_PEAK_MIB, Group, Runtime, closure
+from devstack.catalog import CATALOG, SEED_GROUP_SHARE_MIB, SEED_PEAK_MIB, Group, Runtime, closure, exporters_for
 from devstack.errors import BudgetTooSmall, UsageError
-from devstack.knobs import SIZERS
+from devstack.knobs import SIZERS, with_exporters
 from devstack.profiles import ServiceSettings
 from devstack.units import fmt_mib
 
@@ -51,6 +51,9 @@ class PlanRequest:
     bind: str = "127.0.0.1"
     image_env: Mapping[str, str] = field(default_factory=dict)  # DEVSTACK_IMAGE_* from the environment
     arch: str = ""
+    # per-replica targets learned from observed peaks (`plan --from-peaks`), kept between floor and ceiling
+    learned_targets: Mapping[str, int] = field(default_factory=dict)
+    learned_floors: Mapping[str, int] = field(default_factory=dict)  # raised for services that ran hot
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,14 @@ def _resolve_ports(
     return out
 
 
-def _resolve_images(name: str, s: ServiceSettings, env: Mapping[str, str]) -> dict[str, str]:
+def _resolve_images(name: str, s: ServiceSettings, env: Mapping[str, str], services: list[str]) -> dict[str, str]:
     spec = CATALOG[name]
     images = {}
+    # an exporter whose service is not planned does not run: its image is neither pulled nor rendered
+    idle = {e.image_key for e in spec.exporters} - {e.image_key for e in exporters_for(name, services)}
     for key, image in spec.images.items():
+        if key in idle:
+            continue
         ref = image.ref
         if s.image and len(spec.images) == 1:
             ref = s.image
@@ -199,6 +206,16 @@ def make_plan(req: PlanRequest) -> Plan:
         per_floor[n], per_target[n], per_ceiling[n] = (
             (s.memory, s.memory, s.memory) if s.memory else (mem.floor, mem.target, mem.ceiling)
         )
+        if not s.memory:  # exporters come on top of the service's own sizes; a pinned limit holds them too
+            beside = sum(e.memory_mib for e in exporters_for(n, services))
+            per_floor[n], per_target[n], per_ceiling[n] = (
+                v + beside for v in (per_floor[n], per_target[n], per_ceiling[n])
+            )
+        # learned from peaks (`plan --from-peaks`): per-replica figures as a plan shows them, exporters included
+        if n in req.learned_floors and not s.memory:
+            per_floor[n] = max(per_floor[n], min(per_ceiling[n], req.learned_floors[n]))
+        if n in req.learned_targets and not s.memory:
+            per_target[n] = max(per_floor[n], min(per_ceiling[n], req.learned_targets[n]))
         want_r[n] = s.replicas or spec.replicas
         min_r[n] = s.replicas or spec.min_replicas
 
@@ -270,7 +287,8 @@ def make_plan(req: PlanRequest) -> Plan:
     for n in services:
         spec = CATALOG[n]
         total = per_replica[n] * replicas[n]
-        sized = SIZERS[n](total, replicas[n])
+        exporters = {e.container: e.memory_mib for e in exporters_for(n, services)}
+        sized = with_exporters(SIZERS[n](total - sum(exporters.values()), replicas[n]), exporters)
         planned.append(
             ServicePlan(
                 name=n,
@@ -287,7 +305,7 @@ def make_plan(req: PlanRequest) -> Plan:
                 containers=sized.containers,
                 knobs=sized.knobs,
                 ports=ports[n],
-                images=_resolve_images(n, settings[n], req.image_env),
+                images=_resolve_images(n, settings[n], req.image_env, services),
             )
         )
         if per_replica[n] < per_target[n]:

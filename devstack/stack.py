@@ -16,8 +16,9 @@ from devstack.config import Selection, plan_request
 from devstack.doctor import Level, diagnose
 from devstack.engine.compose import ComposeEngine, ContainerState, memory_used
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
-from devstack.health import Probe, probe_once, wait_healthy
+from devstack.health import Probe, probe_once, prometheus_targets, wait_healthy
 from devstack.host import HostFacts, host_facts
+from devstack.k3d import ClusterJob
 from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict
 from devstack.render import render
 from devstack.state import StackLock, project_name, read_secrets, stack_dir
@@ -168,7 +169,9 @@ def preflight(sel: Selection, plan: Plan, facts: HostFacts, own_ports: set[int])
         )
 
 
-def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None = None) -> UpResult:
+def up(
+    sel: Selection, *, notebooks: Path | None = None, events: Events | None = None, from_peaks: bool = False
+) -> UpResult:
     ev = events or Events()
     t0 = time.monotonic()
     directory, project = stack_dir(sel.stack), project_name(sel.stack)
@@ -180,7 +183,18 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
             f"Docker is not running: {facts.engine.error}",
             "start Docker Desktop (macOS) or the engine (sudo systemctl start docker).",
         )
-    plan = make_plan(plan_request(sel, engine_mib=facts.engine.mem_mib, host_mib=facts.host_mib, arch=facts.arch))
+    if from_peaks and sel.budget_mib is None and (running_plan := load_plan(directory)) is not None:
+        from dataclasses import replace
+
+        sel = replace(sel, budget_mib=running_plan.budget_mib, budget_source="the running stack's plan")
+    req = plan_request(sel, engine_mib=facts.engine.mem_mib, host_mib=facts.host_mib, arch=facts.arch)
+    if from_peaks:
+        from devstack.monitor import load_peaks
+        from devstack.peaks import plan_with_peaks
+
+        plan, _ = plan_with_peaks(req, load_peaks(directory))
+    else:
+        plan = make_plan(req)
     skipped = [n for n in plan.names() if CATALOG[n].runtime is not Runtime.COMPOSE]
     engine = ComposeEngine(directory, project)
     with StackLock(directory, sel.stack):
@@ -196,6 +210,9 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
         busy = [PortOwner(p.port, f"docker container {named[p.port]}") if p.port in named else p for p in busy]
         facts = HostFacts(**{**facts.__dict__, "busy_ports": tuple(busy)})
         preflight(sel, plan, facts, own_ports)
+        cluster = ClusterJob.for_plan(plan, directory, project, facts)  # refused here, before anything starts
+        if cluster is not None:
+            skipped = [n for n in skipped if n != "seldon"]
 
         old = load_plan(directory)
         before = _fingerprint(directory)
@@ -209,7 +226,12 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
             # probe only a stack whose containers all run: a probe of a stopped service waits out its timeout
             current = probe_once(plan, secrets, compose_services(plan)) if expected <= up_now else {}
             if current and all(p.ok for p in current.values()):
-                return UpResult(plan, directory, project, True, [], current, [], time.monotonic() - t0, skipped)
+                if cluster is not None:
+                    cluster.start()
+                k3d_failed = _cluster_failures(cluster)
+                return UpResult(
+                    plan, directory, project, not k3d_failed, [], current, k3d_failed, time.monotonic() - t0, skipped
+                )
             changes = ["containers missing or unhealthy: bringing them back"]
         images = {
             ref: f"DEVSTACK_IMAGE_{key.upper()}"
@@ -217,6 +239,8 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
             if s.runtime == "compose"
             for key, ref in s.images.items()
         }
+        if cluster is not None:  # the k3s node and k3d's helpers too: a cluster that cannot start starts nothing
+            images.update(cluster.node_images())
         missing = engine.missing_images(sorted(images))
         for i, ref in enumerate(missing, 1):  # before anything starts: a failed pull leaves nothing half-up
             ev.step(f"pulling image {i}/{len(missing)}: {ref}")
@@ -235,6 +259,8 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
 
         starter = threading.Thread(target=start, name="compose-up", daemon=True)
         starter.start()
+        if cluster is not None:
+            cluster.start()  # it waits for the networks `compose up` creates first
 
         # On a fresh stack every container that answers is a new one, so probing alongside `compose up` is safe.
         # When containers already exist, an old one may answer (or look exited) before Compose has restarted or
@@ -257,13 +283,66 @@ def up(sel: Selection, *, notebooks: Path | None = None, events: Events | None =
         )
         starter.join()
         if failed:
-            raise failed[0]
+            raise _explain_compose_failure(failed[0], engine)
         failures = [
             Failure(n, p.detail, _last_logs(engine, watch, n), HINTS.get(n, "see `devstack logs " + n + "`."))
             for n, p in probes.items()
             if not p.ok
         ]
+        failures += _cluster_failures(cluster)
         return UpResult(plan, directory, project, False, changes, probes, failures, time.monotonic() - t0, skipped)
+
+
+def _k3d_state(directory: Path, project: str) -> tuple[str, bool, str]:
+    """Seldon's row in `status`: the k3d cluster as k3d reports it (healthy: running, and ours)."""
+    from devstack import k3d
+
+    try:
+        st = k3d.status(directory, project)
+    except DevstackError as e:
+        return "unknown", False, e.one_line()
+    if st.cluster is None:
+        return "missing", False, st.detail
+    return ("running" if st.cluster.running else "stopped"), bool(st.cluster.running and st.ours), st.detail
+
+
+def _cluster_failures(cluster: ClusterJob | None) -> list[Failure]:
+    """The k3d part's outcome, reported like a service's: one line with its cause and fix."""
+    err = cluster.join() if cluster is not None else None
+    if err is None:
+        return []
+    return [Failure("seldon", err.one_line(), "", "`devstack k3d status`; README, section Seldon on k3d.")]
+
+
+def one_shot_failure(cause: str, logs: Callable[[str], str]) -> tuple[str, str] | None:
+    """Compose says only that a one-shot container (a migration, an init) "didn't complete successfully": name
+    it, give its last error line (`logs(name)` gives its log), and say where the rest is. Pure."""
+    import re
+
+    m = re.search(r'service "([^"]+)" didn\'t complete successfully: exit (\d+)', cause)
+    if not m:
+        return None
+    name, code = m.group(1), m.group(2)
+    lines = [ln.strip() for ln in logs(name).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()] or lines
+    last = errors[-1][:240] if errors else ""
+    catalog = name.split("-")[0]
+    return (
+        f"{name} failed (exit {code}) and the services after it were not started" + (f": {last}" if last else "."),
+        f"see `devstack logs {name}`; {HINTS.get(catalog, 'fix the cause, then run `devstack up` again.')}",
+    )
+
+
+def _explain_compose_failure(e: DevstackError, engine: ComposeEngine) -> DevstackError:
+    def logs(name: str) -> str:
+        for c in engine.containers():
+            if c.service == name:
+                with contextlib.suppress(DevstackError):
+                    return engine.container_logs(c.id, tail=40)
+        return ""
+
+    explained = one_shot_failure(e.cause, logs)
+    return EnvironmentProblem(*explained) if explained else e
 
 
 def _fingerprint(directory: Path) -> str | None:
@@ -302,6 +381,9 @@ class ServiceStatus:
     limit_mib: int
     used_mib: int
     ports: dict[str, list[int]]
+    # Prometheus only: its scrape jobs, each up/down with the last error (targets.JobHealth as dicts), so status
+    # shows whether the metrics pipelines and models are watched by are really arriving
+    targets: list[dict[str, object]] = field(default_factory=list)
 
 
 def open_stack(stack: str) -> tuple[Path, str, Plan]:
@@ -328,6 +410,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
         if probes
         else {}
     )
+    targets = _targets(plan, results.get("prometheus"))
     out = []
     for s in plan.services:
         mine = [c for c in containers if c.catalog == s.name]
@@ -335,7 +418,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
         expected = [c for c in s.containers if not c.endswith("-init")] if s.runtime == "compose" else []
         up_names = {c.service for c in long_running if c.state == "running"}
         if s.runtime != "compose":
-            state, healthy, detail = "not started", False, "k3d lifecycle is not implemented yet"
+            state, healthy, detail = _k3d_state(directory, project)
         elif not mine:
             state, healthy, detail = "missing", False, "no containers: run `devstack up`"
         elif set(expected) <= up_names:
@@ -379,9 +462,23 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
                 limit_mib=s.limit_mib,
                 used_mib=sum(used.get(c.id, 0) for c in mine) >> 20,
                 ports=s.ports,
+                targets=targets if s.name == "prometheus" else [],
             )
         )
     return plan, out
+
+
+def _targets(plan: Plan, probe: Probe | None) -> list[dict[str, object]]:
+    """Prometheus's scrape jobs, asked only of a Prometheus its probe found ready: a stopped one would make
+    status wait out a timeout to say what the state column already says."""
+    if probe is None or not probe.ok:
+        return []
+    try:
+        return [j.to_dict() for j in prometheus_targets(plan)]
+    except Exception as e:  # it answered its probe a moment ago: say why it does not now, never a traceback
+        return [
+            {"job": "prometheus", "health": "unknown", "up": 0, "total": 0, "last_error": str(e)[:160], "instances": []}
+        ]
 
 
 def save_logs(engine: ComposeEngine, directory: Path) -> None:
@@ -394,12 +491,22 @@ def save_logs(engine: ComposeEngine, directory: Path) -> None:
 
 
 def down(stack: str, *, volumes: bool) -> list[str]:
-    directory, project, _ = open_stack(stack)
+    directory, project, plan = open_stack(stack)
     engine = ComposeEngine(directory, project)
     with StackLock(directory, stack):
         gone = [c.service for c in engine.containers()]
         save_logs(engine, directory)
+        k3d_error: DevstackError | None = None
+        if "seldon" in plan.names():  # before Compose's networks go: the cluster's nodes are attached to them
+            from devstack.k3d import down as k3d_down
+
+            try:
+                k3d_down(project)
+            except DevstackError as e:  # the Compose services still go down; the k3d error is reported after
+                k3d_error = e
         engine.down(volumes=volumes)
+        if k3d_error is not None:
+            raise k3d_error
         return gone
 
 

@@ -29,6 +29,7 @@ command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jdk-headless)
 command -v python3 >/dev/null 2>&1 || need_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 command -v tar >/dev/null 2>&1 || need_pkgs+=(tar)
+command -v tmux >/dev/null 2>&1 || need_pkgs+=(tmux)              # the dashboard driven as a user's terminal
 command -v sha256sum >/dev/null 2>&1 || need_pkgs+=(coreutils)
 [ -e /usr/share/keyrings/debian-archive-keyring.gpg ] || need_pkgs+=(debian-archive-keyring)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need_pkgs+=(ca-certificates)

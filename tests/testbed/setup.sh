@@ -4,4 +4,21 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bash "$here/install_engine.sh"
-bash "$here/build_images.sh"
+# k3d, kubectl, helm built from the Go module proxy, and Seldon's CRD (tools.sh), alongside the image builds:
+# both spend much of their time waiting on downloads, so together they take less than one after the other
+logs="${XDG_CACHE_HOME:-$HOME/.cache}/devstack-testbed/logs"
+mkdir -p "$logs"
+bash "$here/tools.sh" >"$logs/tools.log" 2>&1 &
+tools=$!
+if ! bash "$here/build_images.sh"; then
+    kill "$tools" 2>/dev/null || true
+    exit 1
+fi
+if ! wait "$tools"; then
+    echo "[setup] tools.sh failed; its log ($logs/tools.log) ends with:" >&2
+    tail -n 30 "$logs/tools.log" >&2
+    exit 1
+fi
+tail -n 3 "$logs/tools.log"
+# MLServer in its own venv (after the images: it reuses the wheels the mlserver image fetched)
+bash "$here/images/mlserver/venv.sh" >/dev/null

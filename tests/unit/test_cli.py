@@ -8,7 +8,20 @@ import sys
 
 from tests.conftest import REPO, run_cli
 
-HEADLESS = ["catalog", "knobs", "plan", "profiles", "render", "host", "doctor", "state", "config", "units"]
+HEADLESS = [
+    "catalog",
+    "knobs",
+    "plan",
+    "profiles",
+    "render",
+    "host",
+    "doctor",
+    "state",
+    "config",
+    "units",
+    "monitor",
+    "peaks",
+]
 
 
 def test_help_and_version_import_nothing_heavy() -> None:
