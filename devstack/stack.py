@@ -75,10 +75,16 @@ class Watch:
         self._at = 0.0
         self._lock = threading.Lock()
         self._containers: list[ContainerState] = []
+        self._stale = False
+
+    def invalidate(self) -> None:
+        """The next read asks the engine again: Compose just replaced containers, the cached ones are gone."""
+        self._stale = True
 
     def containers(self) -> list[ContainerState]:
         with self._lock:
-            if time.monotonic() - self._at > self.every:
+            if self._stale or time.monotonic() - self._at > self.every:
+                self._stale = False  # an invalidate() during the fetch below makes the next read fetch again
                 self._containers = self.engine.containers()
                 self._at = time.monotonic()
             return self._containers
@@ -256,6 +262,8 @@ def up(
                 engine.up()
             except DevstackError as e:
                 failed.append(e)
+            finally:  # before this thread counts as finished, so no probe judges a replaced container's state
+                watch.invalidate()
 
         starter = threading.Thread(target=start, name="compose-up", daemon=True)
         starter.start()

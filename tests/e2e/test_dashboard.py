@@ -383,3 +383,15 @@ def test_top_in_tmux(env: dict[str, str]) -> None:
         assert subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_up_key_on_a_healthy_stack_changes_nothing_and_says_so(env: dict[str, str]) -> None:
+    app = DashboardApp(make_backend(STACK), interval=1.0, follow_logs=False)
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        await until(pilot, lambda: app.plan is not None and app.ticks >= 1, 20, "plan loaded")
+        await pilot.press("u")
+        await until(pilot, lambda: app.busy is None and "up:" in app.note, 120, "up finished")
+        assert "nothing changed" in app.note, app.note
+
+    run_app(app, (100, 30), body)

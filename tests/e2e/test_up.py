@@ -48,6 +48,13 @@ def up(env: dict[str, str]) -> dict:
     return json.loads(r.stdout)
 
 
+def why_not(r: subprocess.CompletedProcess[str]) -> str:
+    """The failure's own lines first (the endpoints table and logs after them would push them out of view)."""
+    lines = r.stdout.splitlines()
+    head = [ln for ln in lines if "is not healthy" in ln or ln.startswith("hint:")]
+    return "\n".join(head) + "\n---\n" + r.stdout[-2000:] + r.stderr
+
+
 def plan_of(env: dict[str, str]) -> Plan:
     plan = load_plan(Path(env["XDG_STATE_HOME"]) / "devstack" / STACK)
     assert plan is not None
@@ -192,7 +199,7 @@ def test_a_new_budget_converges_to_the_new_plan(up: dict, env: dict[str, str]) -
             if s["runtime"] == "compose":
                 assert c["limit_mib"] == new.service(s["name"]).containers[c["name"]], c
     r = run_cli(*UP, env=env)  # and back
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    assert r.returncode == 0, why_not(r)
 
 
 def test_restart_waits_until_healthy_again(up: dict, env: dict[str, str]) -> None:

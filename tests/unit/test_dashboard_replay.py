@@ -23,11 +23,14 @@ def make_app() -> tuple[DashboardApp, ReplayBackend]:
 
 def settled(app: DashboardApp, backend: ReplayBackend) -> Callable:  # type: ignore[type-arg]
     async def wait(pilot) -> None:  # type: ignore[no-untyped-def]
-        for _ in range(400):
-            if backend.exhausted and app.ticks > len(backend._snaps) and app.query("#logs").first().lines:
+        first = backend.plan().names()[0]  # type: ignore[union-attr]
+        want = 1 + len(backend._logs.get(first, [""]))  # the pane's title line and the recorded lines
+        for _ in range(1000):  # on a loaded CI machine the log batcher may need several flushes
+            if backend.exhausted and app.ticks > len(backend._snaps) and len(app.logs.lines) >= want:
                 break
             await pilot.pause(0.02)
-        await pilot.pause(0.4)  # the log batcher's last flush
+        assert len(app.logs.lines) >= want, "the recorded log never reached the pane"
+        await pilot.pause(0.2)
 
     return wait
 
@@ -147,3 +150,21 @@ def test_the_table_marks_what_the_recording_saw() -> None:
     run(app, (160, 48), body)
     assert seen["seldon"] == "n/a"
     assert all(v == "healthy" for k, v in seen.items() if k != "seldon"), seen
+
+
+def test_open_key_opens_the_selected_services_page_and_says_when_there_is_none() -> None:
+    app, backend = make_app()
+    opened: list[str] = []
+    app.open_url = lambda url, new_tab=True: opened.append(url)  # type: ignore[method-assign]
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settled(app, backend)(pilot)
+        table = app.query_one(ServicesTable)
+        table.move_cursor(row=table.get_row_index("mlflow"))
+        await pilot.press("o")
+        table.move_cursor(row=table.get_row_index("redis"))  # no web page
+        await pilot.press("o")
+        await pilot.pause(0.1)
+
+    run(app, (100, 30), body)
+    assert opened == [app.urls["mlflow"]] and opened[0].startswith("http://127.0.0.1:")
