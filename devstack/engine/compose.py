@@ -102,7 +102,7 @@ class ComposeEngine:
     def containers(self) -> list[ContainerState]:
         from python_on_whales.exceptions import NoSuchContainer
 
-        found = self._call(self.docker.container.list, all=True, filters={"label": f"{PROJECT_LABEL}={self.project}"})
+        found = self._call(self.docker.container.list, all=True, filters=[("label", f"{PROJECT_LABEL}={self.project}")])
         out = []
         for c in found:
             try:  # python-on-whales inspects lazily: a container recreated since the listing is simply gone
