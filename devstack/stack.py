@@ -286,8 +286,13 @@ def up(
         def not_ready(service: str) -> str | None:
             return "docker compose up is still (re)creating containers" if settling() else watch.not_ready(service)
 
+        def progressing(service: str) -> bool:
+            # while Compose is still recreating containers (a new budget touches every service, and Airflow's
+            # migration comes first), a service's deadline must not run out on the wait for Compose itself
+            return settling() or watch.progressing(service)
+
         probes = wait_healthy(
-            plan, secrets, exited=exited, progressing=watch.progressing, on_update=ev.probe, not_ready=not_ready
+            plan, secrets, exited=exited, progressing=progressing, on_update=ev.probe, not_ready=not_ready
         )
         starter.join()
         if failed:
