@@ -48,7 +48,7 @@ mkdir -p "$SRC_TMP" "$CA_TMP"
 trap 'rm -rf "$HOST_TMP"' EXIT
 for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
-    if grep -vE '^\s*#' "$f" | grep -qE 'https?://[^ ]+/debian(-security)?/?( |$)'; then
+    if grep -vE '^\s*#' "$f" | grep -E 'https?://[^ ]+/debian(-security)?/?( |$)' >/dev/null; then
         n="$(basename "$f")"; [ "$n" = sources.list ] && n=host-sources.list
         cp "$f" "$SRC_TMP/$n"
     fi

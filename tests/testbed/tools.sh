@@ -46,7 +46,7 @@ mod_dir() {
 }
 
 have() { # tool expected-version-substring: true when $BIN/tool already reports that version
-    [ "${DEVSTACK_TOOLS_FORCE:-0}" != 1 ] && [ -x "$BIN/$1" ] && "$BIN/$1" "${@:3}" 2>/dev/null | grep -qF "$2"
+    [ "${DEVSTACK_TOOLS_FORCE:-0}" != 1 ] && [ -x "$BIN/$1" ] && "$BIN/$1" "${@:3}" 2>/dev/null | grep -F "$2" >/dev/null
 }
 
 build_k3d() {

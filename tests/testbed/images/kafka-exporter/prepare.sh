@@ -27,4 +27,4 @@ if [[ ! -x "$cache/kafka_exporter" ]]; then
 fi
 mkdir -p "$ctx/.bin"
 cp -f "$cache/kafka_exporter" "$ctx/.bin/kafka_exporter"
-"$ctx/.bin/kafka_exporter" --version 2>&1 | head -n1
+"$ctx/.bin/kafka_exporter" --version 2>&1 | sed -n 1p

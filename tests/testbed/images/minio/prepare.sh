@@ -76,5 +76,5 @@ minio_bin="$(build_cached github.com/minio/minio "$MINIO_VERSION" minio github.c
 mc_bin="$(build_cached github.com/minio/mc "$MC_VERSION" mc github.com/minio/mc/cmd)"
 place "$minio_bin" minio
 place "$mc_bin" mc
-"$ctx/.bin/minio" --version 2>&1 | head -n1 >&2
-"$ctx/.bin/mc" --version 2>&1 | head -n1 >&2
+"$ctx/.bin/minio" --version 2>&1 | sed -n 1p >&2
+"$ctx/.bin/mc" --version 2>&1 | sed -n 1p >&2

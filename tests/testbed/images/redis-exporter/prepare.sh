@@ -32,4 +32,4 @@ if [[ ! -x "$cache/redis_exporter" ]]; then
 fi
 mkdir -p "$ctx/.bin"
 cp -f "$cache/redis_exporter" "$ctx/.bin/redis_exporter"
-"$ctx/.bin/redis_exporter" --version 2>&1 | head -n1
+"$ctx/.bin/redis_exporter" --version 2>&1 | sed -n 1p
