@@ -304,6 +304,7 @@ def config_files(plan: Plan, secrets: dict[str, str], project: str) -> dict[str,
             files["config/jupyter/spark-defaults.conf"] = _tpl(
                 "jupyter-spark-defaults.conf", driver_memory=driver, executor_memory=executor
             )
+            files |= _shipped("jobs", "config/pipeline")
         elif s.name == "postgres":
             files["config/postgres/initdb/10-devstack.sh"] = _raw("postgres-initdb.sh")
         elif s.name == "prometheus":
@@ -312,10 +313,18 @@ def config_files(plan: Plan, secrets: dict[str, str], project: str) -> dict[str,
                 files["config/prometheus/kafka-exporter/args"] = _kafka_exporter_args(plan)
         elif s.name == "airflow":
             files["config/airflow/dags/.keep"] = ""
+            files |= _shipped("dags", "config/airflow/dags")
         elif s.name == "seldon":
             files["k3d/cluster.yaml"] = _k3d_config(s, project, plan.bind)
     files["plan.json"] = json.dumps(plan.to_dict(), indent=2) + "\n"
     return files
+
+
+def _shipped(kind: str, target: str) -> dict[str, str]:
+    """The reference pipeline's code that runs inside containers (Airflow DAGs, the Spark job), copied into the
+    stack dir so the rendered project mounts its own copy and stays runnable without devstack."""
+    src = Path(__file__).parent / "pipeline" / kind
+    return {f"{target}/{f.name}": f.read_text(encoding="utf-8") for f in sorted(src.glob("*.py"))}
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
