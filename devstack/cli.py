@@ -63,7 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from-peaks", action="store_true", help="plan with what the recorded peaks taught (plan --from-peaks)"
     )
+    p.add_argument(
+        "--no-bootstrap", action="store_true", help="skip creating the pipeline's topics, buckets and tables"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    p = sub.add_parser(
+        "bootstrap", help="create what the pipeline expects (topics, buckets, tables, experiment); safe to re-run"
+    )
+    p.add_argument("--stack", default="default")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
     p.add_argument("--stack", default="default")
@@ -376,10 +385,18 @@ def cmd_up(args: argparse.Namespace, out: Any) -> int:
         )
         return 130
     ok = not result.failures
+    boot: list[Any] | None = None
+    if ok and not args.no_bootstrap:
+        from devstack.bootstrap import run as bootstrap
+        from devstack.state import read_secrets
+
+        on_step("bootstrap: topics, buckets, tables, experiment, feature TTL")
+        boot = bootstrap(result.plan, read_secrets(result.directory))
     if args.json:
         print(
             json.dumps(
                 {
+                    "bootstrap": None if boot is None else [c.to_dict() for c in boot],
                     "stack": sel.stack,
                     "project": result.project,
                     "directory": str(result.directory),
@@ -411,10 +428,58 @@ def cmd_up(args: argparse.Namespace, out: Any) -> int:
         out.print(f"hint: {f.hint}")
     for n in result.skipped:
         out.print(f"[yellow]{n} was not started:[/] devstack does not run its k3d cluster yet.")
+    if boot is not None:
+        _print_bootstrap(out, boot, brief=True)
     print_endpoints(out, result.plan, sel.stack)
     verdict = "[green]all services healthy[/]" if ok else f"[red]{len(result.failures)} service(s) failed[/]"
     out.print(f"{verdict} in {result.seconds:.0f}s. Passwords: devstack secrets; exports: devstack env.")
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _print_bootstrap(out: Any, changes: list[Any], *, brief: bool = False) -> None:
+    changed = [c for c in changes if c.changed]
+    differs = [c for c in changes if c.action == "differs"]
+    if brief and not changed and not differs:
+        out.print(f"bootstrap: {len(changes)} items already in place, nothing changed.")
+        return
+    from rich.table import Table
+
+    t = Table(show_edge=False, title=None if brief else "bootstrap")
+    for col in ("system", "item", "action", "detail"):
+        t.add_column(col, overflow="fold")
+    colour = {"created": "green", "updated": "yellow", "differs": "red", "ok": "dim"}
+    for c in changes:
+        if brief and c.action == "ok":
+            continue
+        t.add_row(c.system, c.item, f"[{colour[c.action]}]{c.action}[/]", c.detail)
+    out.print(t)
+    n = len(changed)
+    out.print(f"bootstrap: {n} change{'s' if n != 1 else ''}" if n else "bootstrap: nothing changed.")
+    for c in differs:
+        out.print(f"[yellow]left alone:[/] {c.system} {c.item}: {c.detail}")
+
+
+def cmd_bootstrap(args: argparse.Namespace, out: Any) -> int:
+    from devstack.bootstrap import run as bootstrap
+    from devstack.stack import open_stack
+    from devstack.state import read_secrets
+
+    directory, _, plan = open_stack(args.stack)
+    changes = bootstrap(plan, read_secrets(directory))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "stack": args.stack,
+                    "changed": sum(c.changed for c in changes),
+                    "items": [c.to_dict() for c in changes],
+                },
+                indent=2,
+            )
+        )
+    else:
+        _print_bootstrap(out, changes)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, out: Any) -> int:
@@ -664,6 +729,7 @@ COMMANDS = {
     "render": cmd_render,
     "profiles": cmd_profiles,
     "up": cmd_up,
+    "bootstrap": cmd_bootstrap,
     "status": cmd_status,
     "down": cmd_down,
     "logs": cmd_logs,

@@ -21,6 +21,7 @@ import yaml
 
 from devstack import __version__
 from devstack.catalog import CATALOG, Runtime, exporters_for
+from devstack.pipeline import MLFLOW_BUCKET
 from devstack.plan import Plan, ServicePlan
 from devstack.resources import compose_dir, k3d_dir
 from devstack.state import MARKER, check_target_dir, load_or_create_secrets, write_private
@@ -29,7 +30,6 @@ NETWORKS = {
     "stream": "the data plane: Kafka, Spark, ClickHouse, MinIO, Redis and their clients",
     "store": "metadata and artifacts: PostgreSQL, MLflow, MinIO, Redis, ClickHouse and their clients",
 }
-BUCKETS = {"datasets": "datasets", "models": "models", "mlflow": "mlflow-artifacts"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def env_values(plan: Plan, project: str, secrets: dict[str, str], notebooks: Pat
         env["DEVSTACK_KAFKA_CLUSTER_ID"] = secrets["kafka_cluster_id"]
     if notebooks is not None:
         env["DEVSTACK_NOTEBOOKS"] = str(notebooks)
-    env["DEVSTACK_MLFLOW_BUCKET"] = BUCKETS["mlflow"]
+    env["DEVSTACK_MLFLOW_BUCKET"] = MLFLOW_BUCKET
     for name in ("postgres", "mlflow_db", "airflow_db", "airflow_admin", "clickhouse", "minio", "redis"):
         env[_env_key(name, "password")] = secrets[f"{name}_password"]
     env["DEVSTACK_AIRFLOW_FERNET_KEY"] = secrets["airflow_fernet_key"]

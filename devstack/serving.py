@@ -162,7 +162,7 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
     from devstack.catalog import CATALOG
     from devstack.errors import UsageError
     from devstack.host import normalize_arch
-    from devstack.render import BUCKETS
+    from devstack.pipeline import MLFLOW_BUCKET
     from devstack.stack import open_stack
     from devstack.state import read_secrets
 
@@ -179,7 +179,7 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
             raise UsageError(f"stack {stack!r} runs no MLflow to find '{ref.name}' in.", "pass --mlflow URL.")
         mlflow_url = f"http://127.0.0.1:{plan.service('mlflow').ports['http'][0]}"
     version, source = resolve_model(mlflow_url, ref)
-    model_uri = seldon.artifact_s3_uri(source, BUCKETS["mlflow"])
+    model_uri = seldon.artifact_s3_uri(source, MLFLOW_BUCKET)
     spec = CATALOG["seldon"]
     images = seldon.cluster_images(
         s.images,

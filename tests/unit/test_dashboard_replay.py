@@ -60,6 +60,10 @@ def _plan_preview(app: DashboardApp, backend: ReplayBackend, budget: str) -> Cal
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await settled(app, backend)(pilot)
         await pilot.press("p")
+        for _ in range(200):  # on a loaded machine the plan screen may take more than a moment to mount
+            if app.screen.query(Input):
+                break
+            await pilot.pause(0.02)
         await pilot.pause(0.2)
         for field in app.screen.query(Input):
             field.cursor_blink = False  # a blinking cursor is a different picture every half second

@@ -1,0 +1,188 @@
+"""Bootstrap on a real stack (the test images), through the CLI: `up` creates the pipeline's topics, versioned
+buckets, ClickHouse tables and views, today's MLflow experiment and the registered model, and the feature TTL;
+a second run changes nothing; whatever is removed by hand comes back on the next run, and only that."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import pipeline
+from tests import testbed_images as testbed
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.engine
+STACK = "e2e-boot"
+SERVICES = "kafka,clickhouse,minio,redis,postgres,mlflow"
+SHIFT = 23000  # every published port moved by a devstack.yaml: no other stack's ports are needed
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    images = testbed.testbed_images()
+    needed = ["KAFKA", "REDIS", "MINIO", "CLICKHOUSE", "POSTGRES", "MLFLOW"]
+    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
+    if missing:
+        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
+    state = tmp_path_factory.mktemp("state")
+    from devstack.catalog import CATALOG
+
+    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
+    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
+    e = {**images, "XDG_STATE_HOME": str(state)}
+    yield e
+    run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
+
+
+@pytest.fixture(scope="module")
+def first_up(env: dict[str, str]) -> dict[str, Any]:
+    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    r = run_cli("up", "--services", SERVICES, "--budget", "8g", "--stack", STACK, "--config", config, "--json", env=env)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    return dict(json.loads(r.stdout))
+
+
+@pytest.fixture(scope="module")
+def stack_env(env: dict[str, str], first_up: dict[str, Any]) -> dict[str, str]:
+    r = run_cli("env", "--stack", STACK, "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr
+    return dict(json.loads(r.stdout))
+
+
+def _bootstrap(env: dict[str, str]) -> dict[str, Any]:
+    r = run_cli("bootstrap", "--stack", STACK, "--json", env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    return dict(json.loads(r.stdout))
+
+
+def _actions(items: list[dict[str, str]]) -> dict[str, str]:
+    return {f"{i['system']} {i['item']}": i["action"] for i in items}
+
+
+def _ch(e: dict[str, str], sql: str) -> str:
+    req = urllib.request.Request(
+        e["CLICKHOUSE_URL"] + "/",
+        data=sql.encode(),
+        headers={"X-ClickHouse-User": e["CLICKHOUSE_USER"], "X-ClickHouse-Key": e["CLICKHOUSE_PASSWORD"]},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return str(r.read().decode())
+
+
+def _s3(e: dict[str, str]) -> Any:
+    from devstack.bootstrap.buckets import client
+
+    return client(e["AWS_ENDPOINT_URL"], e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"])
+
+
+def _admin(e: dict[str, str]) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({"bootstrap.servers": e["KAFKA_BOOTSTRAP_SERVERS"]})
+
+
+def test_up_bootstraps_everything_the_pipeline_expects(first_up: dict[str, Any], stack_env: dict[str, str]) -> None:
+    actions = _actions(first_up["bootstrap"])
+    experiment = pipeline.experiment_name(dt.datetime.now(dt.UTC).date())
+    for t in pipeline.TOPICS:
+        assert actions[f"kafka topic {t}"] == "created"
+    for b in pipeline.BUCKETS:
+        assert actions[f"minio bucket {b}"] == "created"
+    for obj in ("table market.ticks", "materialized view market.bars_1m_mv", "table market.signals"):
+        assert actions[f"clickhouse {obj}"] == "created"
+    assert actions[f"mlflow experiment {experiment}"] == "created"
+    assert actions[f"mlflow registered model {pipeline.MODEL_NAME}"] == "created"
+    assert actions[f"redis {pipeline.FEATURE_TTL_KEY}"] == "updated"
+    print(f"\nfirst up: {len(actions)} bootstrap items, {sum(a != 'ok' for a in actions.values())} changed")
+
+
+def test_topics_have_the_plans_replication(stack_env: dict[str, str]) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    admin = _admin(stack_env)
+    meta = admin.list_topics(timeout=20)
+    for t in pipeline.TOPICS:
+        parts = meta.topics[t].partitions
+        assert len(parts) == 3 and {len(p.replicas) for p in parts.values()} == {3}
+    res = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in pipeline.TOPICS]
+    for r, f in admin.describe_configs(res).items():
+        assert f.result()["min.insync.replicas"].value == "2", r.name
+
+
+def test_buckets_are_versioned(stack_env: dict[str, str]) -> None:
+    s3 = _s3(stack_env)
+    for b in pipeline.BUCKETS:
+        assert s3.get_bucket_versioning(Bucket=b).get("Status") == "Enabled"
+    s3.put_object(Bucket=pipeline.DATASETS_BUCKET, Key="v.txt", Body=b"one")
+    s3.put_object(Bucket=pipeline.DATASETS_BUCKET, Key="v.txt", Body=b"two")
+    versions = s3.list_object_versions(Bucket=pipeline.DATASETS_BUCKET, Prefix="v.txt")["Versions"]
+    assert len(versions) == 2
+    for v in versions:
+        s3.delete_object(Bucket=pipeline.DATASETS_BUCKET, Key="v.txt", VersionId=v["VersionId"])
+
+
+def test_materialized_views_aggregate_ticks(stack_env: dict[str, str]) -> None:
+    _ch(
+        stack_env,
+        "INSERT INTO market.ticks VALUES ('T', toDateTime(1732380000), 1732380000000, 10, 5, 1),"
+        " ('T', toDateTime(1732380030), 1732380030000, 12, 7, 2)",
+    )
+    assert _ch(stack_env, "SELECT open, high, low, close, volume, trades FROM market.ohlcv_1m WHERE symbol = 'T'")
+    row = _ch(stack_env, "SELECT open, high, low, close, volume, trades FROM market.ohlcv_1m WHERE symbol = 'T'")
+    assert row.split() == ["10", "12", "10", "12", "12", "2"]
+
+
+def test_second_run_changes_nothing(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    out = _bootstrap(env)
+    assert out["changed"] == 0, [i for i in out["items"] if i["action"] != "ok"]
+    r = run_cli("bootstrap", "--stack", STACK, env=env)
+    assert r.returncode == 0 and "nothing changed" in r.stdout, r.stdout
+
+
+def test_removed_by_hand_comes_back(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    import redis
+
+    e = stack_env
+    s3 = _s3(e)
+    s3.delete_bucket(Bucket=pipeline.MODELS_BUCKET)
+    admin = _admin(e)
+    admin.delete_topics([pipeline.SIGNALS_TOPIC])[pipeline.SIGNALS_TOPIC].result()
+    deadline = time.monotonic() + 60
+    while pipeline.SIGNALS_TOPIC in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(1)
+    _ch(e, "DROP TABLE market.signals")
+    _ch(e, "DROP TABLE market.bars_1m_mv")
+    r = redis.Redis.from_url(e["REDIS_URL"])
+    r.delete(pipeline.FEATURE_TTL_KEY)
+    r.hset(pipeline.feature_key("LOST"), mapping={"ret": 0.1})  # a writer forgot EXPIRE
+
+    out = _bootstrap(env)
+    changed = {k: a for k, a in _actions(out["items"]).items() if a != "ok"}
+    assert changed == {
+        f"minio bucket {pipeline.MODELS_BUCKET}": "created",
+        f"kafka topic {pipeline.SIGNALS_TOPIC}": "created",
+        "clickhouse table market.signals": "created",
+        "clickhouse materialized view market.bars_1m_mv": "created",
+        f"redis {pipeline.FEATURE_TTL_KEY}": "updated",
+        f"redis {pipeline.FEATURE_KEY_PREFIX}*": "updated",
+    }, changed
+    assert 0 < r.ttl(pipeline.feature_key("LOST")) <= pipeline.FEATURE_TTL_SECONDS
+    assert s3.get_bucket_versioning(Bucket=pipeline.MODELS_BUCKET).get("Status") == "Enabled"
+    # the recreated view feeds the bars again
+    _ch(e, "INSERT INTO market.ticks VALUES ('U', toDateTime(1732380000), 1732380000000, 3, 1, 1)")
+    assert _ch(e, "SELECT trades FROM market.ohlcv_1m WHERE symbol = 'U'").split() == ["1"]
+    assert _bootstrap(env)["changed"] == 0
+    print(f"\nrecreated by the next bootstrap: {', '.join(sorted(changed))}")
+
+
+def test_a_missing_stack_is_one_clear_line(env: dict[str, str]) -> None:
+    r = run_cli("bootstrap", "--stack", "never-made", env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "devstack up --stack never-made" in r.stderr
