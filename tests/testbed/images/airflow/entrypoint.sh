@@ -9,6 +9,17 @@ if ! whoami &>/dev/null; then
     fi
     export HOME="${AIRFLOW_USER_HOME_DIR}"
 fi
+# _PIP_ADDITIONAL_REQUIREMENTS, as the official entrypoint honours it: pip install (as the user: into ~/.local)
+# with Airflow pinned to this image's release, then pip check. What this image already has (the training
+# packages compose/airflow.yaml names) is "already satisfied": no index is asked, so it works offline.
+if [[ -n "${_PIP_ADDITIONAL_REQUIREMENTS:-}" ]]; then
+    >&2 echo "Installing additional requirements: '${_PIP_ADDITIONAL_REQUIREMENTS}'"
+    # shellcheck disable=SC2086  # a space-separated list of requirement specifiers, as upstream splits it
+    PIP_DISABLE_PIP_VERSION_CHECK=1 pip install --user --root-user-action ignore --no-cache-dir \
+        "apache-airflow==${AIRFLOW_VERSION}" ${_PIP_ADDITIONAL_REQUIREMENTS} || exit 1
+    >&2 echo "Verifies if installed dependencies are consistent with airflow."
+    PIP_DISABLE_PIP_VERSION_CHECK=1 pip check || exit 1
+fi
 case "${1:-}" in
     airflow | bash | python | python3) exec "$@" ;;
     *) exec airflow "$@" ;;
