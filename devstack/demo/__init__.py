@@ -1,0 +1,255 @@
+"""`devstack demo`: the reference pipeline end to end on a running stack.
+
+ticks (host) -> Kafka market.ticks -> Spark Structured Streaming (stream-features) -> ClickHouse ticks/bars/signals
+and Kafka market.signals -> Airflow trains and registers a model in MLflow (artifacts in MinIO) -> MLServer serves
+it (model-server) -> the scorer caches features in Redis (TTL) and writes predictions to Kafka model.predictions.
+
+Each step checks before it acts (a running job is left running, a served version is not reloaded), so running the
+demo again continues the same pipeline with new ticks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import pipeline
+from devstack.demo.counts import Counts, clickhouse_counts, redis_features, topic_records
+from devstack.errors import EnvironmentProblem, UsageError
+from devstack.plan import Plan
+
+NEEDS = ("kafka", "spark", "clickhouse", "jupyter", "postgres", "minio", "mlflow", "airflow", "redis")
+PROFILE = "demo"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    ticks: int = 4000
+    spacing_ms: int = 1000
+    train: bool = True  # trigger the training DAG (when False, the newest registered version is served)
+    timeout_s: float = 900
+
+
+def model_server_url() -> str:
+    return f"http://127.0.0.1:{os.environ.get('DEVSTACK_MODEL_SERVER_PORT', '18080')}"
+
+
+def check_plan(plan: Plan, stack: str) -> None:
+    missing = [n for n in NEEDS if n not in plan.names()]
+    if missing:
+        flag = "" if stack == "default" else f" --stack {stack}"
+        raise UsageError(
+            f"the demo needs {', '.join(missing)}, which stack {stack!r} does not run.",
+            f"bring them up: devstack up{flag} --services {','.join(NEEDS)} (or the full profile).",
+        )
+
+
+def _engine(directory: Path, project: str):  # type: ignore[no-untyped-def]
+    from python_on_whales import DockerClient
+
+    return DockerClient(
+        compose_project_directory=str(directory),
+        compose_files=[str(directory / "compose.yaml")],
+        compose_env_files=[str(directory / ".env")],
+        compose_project_name=project,
+        compose_profiles=[PROFILE],
+    )
+
+
+def start_service(directory: Path, project: str, service: str, *, recreate: bool = False) -> None:
+    from python_on_whales.exceptions import DockerException
+
+    from devstack.engine.compose import engine_error
+
+    docker = _engine(directory, project)
+    try:
+        docker.compose.up([service], detach=True, dependencies=False, force_recreate=recreate, quiet=True)
+    except DockerException as e:
+        raise engine_error(e) from None
+
+
+def stop(directory: Path, project: str) -> list[str]:
+    """Stop and remove the demo's containers (the stack and its data stay)."""
+    from python_on_whales.exceptions import DockerException
+
+    from devstack.engine.compose import engine_error
+
+    docker = _engine(directory, project)
+    try:
+        running = [c.name for c in docker.compose.ps(services=["stream-features", "model-server"], all=True)]
+        if running:
+            docker.compose.rm(["stream-features", "model-server"], stop=True)
+    except DockerException as e:
+        raise engine_error(e) from None
+    return running
+
+
+def produce_ticks(bootstrap_servers: str, count: int, spacing_ms: int, seq0: int) -> int:
+    """`count` ticks ending now in event time (history backfilled), keyed by symbol, acknowledged by all replicas."""
+    from confluent_kafka import Producer
+
+    from devstack.pipeline.ticks import SYMBOLS, ticks
+
+    per_symbol = -(-count // len(SYMBOLS))
+    start_ms = int(time.time() * 1000) - per_symbol * spacing_ms
+    p = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "linger.ms": 20, "enable.idempotence": True})
+    failed: list[str] = []
+
+    def delivered(err, _msg) -> None:  # type: ignore[no-untyped-def]
+        if err is not None:
+            failed.append(str(err))
+
+    for t in ticks(count, start_ms=start_ms, spacing_ms=spacing_ms, seed=seq0 or 7, first_seq=seq0):
+        p.produce(pipeline.TICKS_TOPIC, key=t.symbol, value=t.to_json(), on_delivery=delivered)
+        p.poll(0)
+    left = p.flush(60)
+    if left or failed:
+        raise EnvironmentProblem(f"{left + len(failed)} ticks were not acknowledged by Kafka: {failed[:1]}", "")
+    return count
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str, hint: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(f"{what} did not happen within {timeout_s:.0f}s.", hint)
+        time.sleep(2)
+
+
+def serve_model(directory: Path, project: str, env: dict[str, str], version_hint: int | None = None) -> int:
+    """Copy the newest registered version out of MinIO into the stack dir and (re)start MLServer on it."""
+    import shutil
+
+    from devstack.bootstrap.buckets import client
+    from devstack.seldon import ModelRef, artifact_s3_uri
+    from devstack.serving import resolve_model
+
+    version, source = resolve_model(env["MLFLOW_TRACKING_URI"], ModelRef(pipeline.MODEL_NAME, version_hint))
+    target = directory / "models" / pipeline.MODEL_NAME
+    stamp = target / ".version"
+    if stamp.exists() and stamp.read_text().strip() == str(version) and _ready(model_server_url()):
+        return version
+    uri = artifact_s3_uri(source, pipeline.MLFLOW_BUCKET)
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    s3 = client(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+        for o in page.get("Contents", [])
+    ]
+    if not any(k.endswith("/MLmodel") for k in keys):
+        raise EnvironmentProblem(f"version {version} of {pipeline.MODEL_NAME} has no MLmodel under {uri}.", "")
+    for key in keys:
+        dest = target / key[len(prefix) + 1 :]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, key, str(dest))
+    for p in [target, *target.rglob("*")]:  # MLServer runs as a non-root user
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    stamp.write_text(f"{version}\n")
+    start_service(directory, project, "model-server", recreate=True)
+    return version
+
+
+def _ready(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/v2/models/{pipeline.MODEL_NAME}/ready", timeout=3) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _logs_hint(directory: Path, service: str) -> str:
+    return f"see its logs: docker compose --project-directory {directory} --profile demo logs {service}"
+
+
+def counts(env: dict[str, str], c: Counts) -> Counts:
+    kafka = {"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}
+    c.ticks_topic = topic_records(kafka, pipeline.TICKS_TOPIC)
+    c.signals_topic = topic_records(kafka, pipeline.SIGNALS_TOPIC)
+    c.predictions_topic = topic_records(kafka, pipeline.PREDICTIONS_TOPIC)
+    c.ticks_clickhouse, c.bars_1m, c.signals_clickhouse = clickhouse_counts(env)
+    c.features_redis, c.features_ttl_s = redis_features(env["REDIS_URL"])
+    return c
+
+
+def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s: None) -> Counts:
+    from devstack.airflow_api import Airflow
+    from devstack.bootstrap import run as bootstrap
+    from devstack.demo.scorer import score
+    from devstack.endpoints import environment
+    from devstack.health import probe_once
+    from devstack.stack import compose_services, open_stack
+    from devstack.state import read_secrets
+
+    directory, project, plan = open_stack(stack)
+    check_plan(plan, stack)
+    secrets = read_secrets(directory)
+    env = environment(plan, secrets)
+    step("checking the stack")
+    sick = {n: p.detail for n, p in probe_once(plan, secrets, compose_services(plan)).items() if not p.ok}
+    if sick:
+        name, detail = next(iter(sick.items()))
+        raise EnvironmentProblem(
+            f"{name} is not healthy ({detail}); the demo needs the whole stack.",
+            f"run `devstack up{'' if stack == 'default' else ' --stack ' + stack}` and try again.",
+        )
+    step("bootstrap")
+    bootstrap(plan, secrets)
+    c = Counts()
+    before = counts(env, Counts())
+    step("starting the streaming job (stream-features)")
+    start_service(directory, project, "stream-features")
+    step(f"producing {opts.ticks} ticks to {pipeline.TICKS_TOPIC}")
+    c.ticks_produced = produce_ticks(env["KAFKA_BOOTSTRAP_SERVERS"], opts.ticks, opts.spacing_ms, before.ticks_topic)
+    want = before.ticks_clickhouse + opts.ticks
+
+    def landed() -> bool:
+        counts(env, c)
+        step(
+            f"Spark: {c.ticks_clickhouse - before.ticks_clickhouse}/{opts.ticks} ticks in ClickHouse, "
+            f"{c.signals_clickhouse} signal windows"
+        )
+        return c.ticks_clickhouse >= want and c.signals_topic > before.signals_topic
+
+    wait_until(
+        landed,
+        opts.timeout_s,
+        "the ticks reaching ClickHouse through Spark",
+        "see `devstack logs pipeline` (the stream-features container) and the Spark UI.",
+    )
+    if opts.train:
+        airflow = Airflow(env["AIRFLOW_URL"], env["AIRFLOW_USER"], env["AIRFLOW_PASSWORD"])
+        airflow.wait_for_dag(pipeline.TRAINING_DAG)
+        run_id = airflow.trigger(pipeline.TRAINING_DAG)
+        step(f"Airflow: training run {run_id}")
+        c.dag_run = airflow.wait_run(
+            pipeline.TRAINING_DAG,
+            run_id,
+            opts.timeout_s,
+            on_state=lambda s: step(f"Airflow: {pipeline.TRAINING_DAG} {s}"),
+        )
+        if c.dag_run != "success":
+            states = airflow.task_states(pipeline.TRAINING_DAG, run_id)
+            raise EnvironmentProblem(
+                f"the training run ended {c.dag_run or 'unfinished'} (tasks: {states}).",
+                "open Airflow's UI (devstack env: AIRFLOW_URL) for the task logs.",
+            )
+    step("serving the newest model version (model-server)")
+    c.model_version = serve_model(directory, project, env)
+    wait_until(
+        lambda: _ready(model_server_url()),
+        300,
+        "MLServer loading the model",
+        "see `devstack logs pipeline` (the model-server container).",
+    )
+    step("scoring signals: features to Redis, predictions to Kafka")
+    score(env["KAFKA_BOOTSTRAP_SERVERS"], env["REDIS_URL"], model_server_url(), model_version=c.model_version)
+    return counts(env, c)
