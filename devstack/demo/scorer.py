@@ -13,18 +13,11 @@ from devstack import pipeline
 
 def v2_request(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A V2 request in MLServer's pandas codec: one named input per feature column, as the model's signature
-    names them (MLflow enforces the schema by column name)."""
-    inputs = []
-    for col in pipeline.FEATURES:
-        integer = col == "ticks"
-        inputs.append(
-            {
-                "name": col,
-                "datatype": "INT64" if integer else "FP64",
-                "shape": [len(rows)],
-                "data": [int(r[col]) if integer else float(r[col]) for r in rows],
-            }
-        )
+    names them (MLflow enforces the schema by column name; the DAG logs every feature as a double)."""
+    inputs = [
+        {"name": col, "datatype": "FP64", "shape": [len(rows)], "data": [float(r[col]) for r in rows]}
+        for col in pipeline.FEATURES
+    ]
     return {"parameters": {"content_type": "pd"}, "inputs": inputs}
 
 

@@ -50,7 +50,7 @@ def test_v2_request_names_every_feature_column() -> None:
     assert req["parameters"] == {"content_type": "pd"}
     assert [i["name"] for i in req["inputs"]] == list(pipeline.FEATURES)
     by = {i["name"]: i for i in req["inputs"]}
-    assert by["ticks"] == {"name": "ticks", "datatype": "INT64", "shape": [2], "data": [10, 9]}
+    assert by["ticks"] == {"name": "ticks", "datatype": "FP64", "shape": [2], "data": [10.0, 9.0]}
     assert by["ret"]["datatype"] == "FP64" and by["ret"]["data"] == [0.1, -0.1]
 
 
