@@ -629,6 +629,12 @@ def cmd_env(args: argparse.Namespace, out: Any) -> int:
 
     directory, _, plan = open_stack(args.stack)
     env = environment(plan, read_secrets(directory))
+    from devstack.render import has_pipeline
+
+    if has_pipeline(plan):  # the demo's MLServer (`devstack demo`), for notebooks that predict
+        from devstack.demo import model_server_url
+
+        env["MODEL_SERVER_URL"] = model_server_url()
     if args.format == "json":
         print(json.dumps(env, indent=2))
     else:
