@@ -1,0 +1,181 @@
+"""The notebooks on a real stack (the test images), run headless in order INSIDE JupyterLab's container, as a
+user's kernel runs them: `up` (which also bootstraps topics, tables, buckets and the experiment), then each
+notebook through nbclient (kernel python3); a failing cell fails the test with its error. Notebook 02 runs the
+Spark job on the stack's Spark cluster with Spark's Kafka connector from Maven Central. Afterwards: every tick in
+Kafka is in ClickHouse, bars and signals exist, and the model registry has a version."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import testbed_images as testbed
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.engine
+STACK = "nbtest"
+PROJECT = f"devstack-{STACK}"
+SERVICES = "kafka,spark,clickhouse,postgres,minio,redis,mlflow,jupyter"
+SHIFT = 22000  # every published port moved by a devstack.yaml: no other stack's ports are needed
+# 10g: the smallest budget that gives Spark's executor and the kernel's driver the 450 MiB heap Spark insists on
+# (8g plans 384m for both); one broker keeps the 2-core test machines responsive
+BUDGET = "10g"
+NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
+CELL_TIMEOUT = 600
+
+# runs inside the container: one notebook, headless, nothing written back; on a failing cell, its source and
+# error as one JSON line
+RUNNER = r"""
+import json, sys, time
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+path, timeout = sys.argv[1], int(sys.argv[2])
+nb = nbformat.read(path, as_version=4)
+client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}})
+start = time.monotonic()
+try:
+    client.execute()
+except (CellExecutionError, CellTimeoutError) as e:
+    print(json.dumps({"ok": False, "error": str(e)[-6000:]}))
+    sys.exit(1)
+outputs = []
+for cell in nb.cells:
+    for o in cell.get("outputs", []):
+        text = o.get("text") or o.get("data", {}).get("text/plain", "")
+        outputs.append(text if isinstance(text, str) else "".join(text))
+print(json.dumps({"ok": True, "seconds": round(time.monotonic() - start, 1), "outputs": outputs}))
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    images = testbed.testbed_images()
+    needed = ["KAFKA", "SPARK", "CLICKHOUSE", "POSTGRES", "MINIO", "REDIS", "MLFLOW", "JUPYTER"]
+    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
+    if missing:
+        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
+    state = tmp_path_factory.mktemp("state")
+    from devstack.catalog import CATALOG
+
+    services: dict[str, dict[str, Any]] = {
+        n: {"ports": {p.name: p.host + SHIFT for p in CATALOG[n].ports}} for n in SERVICES.split(",")
+    }
+    services["kafka"]["replicas"] = 1
+    (state / "devstack.yaml").write_text(json.dumps({"services": services}))
+    e = {**images, "XDG_STATE_HOME": str(state)}
+    yield e
+    run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
+
+
+@pytest.fixture(scope="module")
+def stack_env(env: dict[str, str]) -> dict[str, str]:
+    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    up = ("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, "--json")
+    r = _devstack(*up, env=env, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert json.loads(r.stdout)["ok"], r.stdout[-4000:]
+    r = _devstack("bootstrap", "--stack", STACK, "--json", env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    r = run_cli("env", "--stack", STACK, "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr
+    return dict(json.loads(r.stdout))
+
+
+def _devstack(*args: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
+    """run_cli with a longer deadline: `up` of eight services takes minutes on two cores."""
+    full = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(REPO), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "devstack", *args], cwd=REPO, env=full, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _jupyter_container() -> str:
+    r = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={PROJECT}",
+            "--filter",
+            "label=com.docker.compose.service=jupyter",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ids = r.stdout.split()
+    assert len(ids) == 1, f"expected one jupyter container, found {ids}"
+    return ids[0]
+
+
+def _ch(e: dict[str, str], sql: str) -> str:
+    q = urllib.parse.urlencode({"user": e["CLICKHOUSE_USER"], "password": e["CLICKHOUSE_PASSWORD"]})
+    req = urllib.request.Request(f"{e['CLICKHOUSE_URL']}/?{q}", data=sql.encode())
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return str(r.read().decode()).strip()
+
+
+RESULTS: dict[str, dict[str, Any]] = {}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_notebook_runs_in_jupyterlab(stack_env: dict[str, str], notebook: str) -> None:
+    if notebook[:2] > "01":
+        previous = [n for n in NOTEBOOKS if n < notebook]
+        failed = [n for n in previous if not RESULTS.get(n, {}).get("ok")]
+        if failed:
+            pytest.fail(f"{notebook} needs the notebooks before it, and {', '.join(failed)} did not run")
+    cmd = [
+        "docker",
+        "exec",
+        "-w",
+        "/home/jovyan/work/notebooks",
+        _jupyter_container(),
+        "python",
+        "-c",
+        RUNNER,
+        notebook,
+        str(CELL_TIMEOUT),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CELL_TIMEOUT * 3)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    result = json.loads(lines[-1]) if lines else {"ok": False, "error": r.stdout[-3000:] + r.stderr[-3000:]}
+    RESULTS[notebook] = result
+    assert result["ok"], f"{notebook} failed:\n{result['error']}"
+    print(f"{notebook}: {result['seconds']} s")
+
+
+def test_facts_after_the_notebooks(stack_env: dict[str, str]) -> None:
+    if not all(RESULTS.get(n, {}).get("ok") for n in NOTEBOOKS):
+        pytest.fail("the notebooks did not all run")
+    e = stack_env
+    ticks = int(_ch(e, "SELECT count() FROM market.ticks"))
+    in_bars = int(_ch(e, "SELECT sum(trades) FROM market.ohlcv_1m"))
+    bars = int(_ch(e, "SELECT count() FROM market.ohlcv_1m"))
+    windows = int(_ch(e, "SELECT count() FROM market.signals FINAL"))
+    signal_rows = int(_ch(e, "SELECT count() FROM market.signals"))
+    produced = 200 + 2000  # notebooks 01 and 02
+    print(
+        f"ticks produced {produced}, in ClickHouse {ticks}, bars {bars}, signal windows {windows} ({signal_rows} rows)"
+    )
+    assert ticks == produced  # the topic held only the notebooks' ticks, each written once
+    assert in_bars == ticks
+    # 2,000 ticks of 4 symbols 1 s apart span 50 or 51 ten-second windows per symbol
+    assert 4 * 50 <= windows <= 4 * 53, windows
+    with urllib.request.urlopen(
+        f"{e['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/registered-models/get?name=pattern-pursuit", timeout=30
+    ) as r:
+        model = json.load(r)["registered_model"]
+    assert model.get("latest_versions"), model
