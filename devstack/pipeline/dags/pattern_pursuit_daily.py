@@ -10,9 +10,17 @@ promote   the registered model's alias `champion` moves to the new version when 
           the version say so in their tags either way
 
 This file runs in Airflow, where devstack is not installed: the names below are devstack.pipeline's, checked
-equal by tests/unit/test_dags.py. Heavy imports (pandas, scikit-learn, mlflow) stay inside the tasks, so the
-dag-processor parses this file fast. Connections come from the environment compose/airflow.yaml sets:
+equal by tests/unit/test_dags.py. Connections come from the environment compose/airflow.yaml sets:
 CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, MLFLOW_TRACKING_URI.
+
+Where the tasks run: extract in Airflow's own environment (the standard library only). train and promote need
+mlflow, scikit-learn and pandas, which Airflow's image does not have: they are @task.virtualenv tasks, in a venv
+of TRAIN_REQUIREMENTS (pinned) that the standard provider builds on first use (with uv, which the official image
+ships; from PyPI) and keeps in VENV_CACHE, a volume of the scheduler's, so later runs start at once. Such a task
+runs as a script in that venv: its function carries its own imports and constants (no module-level helper is
+reachable from there) and takes and returns plain values (pickled in, XCom out). Do not add these packages to
+the image through _PIP_ADDITIONAL_REQUIREMENTS: the official entrypoint kills a container that uses it after
+10 minutes.
 """
 
 from __future__ import annotations
@@ -36,6 +44,18 @@ LABEL = "next_up"
 
 CHAMPION_ALIAS = "champion"
 MIN_ROWS = 20  # labelled rows below which no model is trained: the task fails with a message saying so
+
+# the venv of train and promote: the MLflow client matches the stack's server (3.10.1); scikit-learn, pandas,
+# numpy and scipy match the MLServer that loads the pickled model (a scikit-learn pickle only loads reliably in
+# the release that wrote it). Changing a pin makes a new venv (the cache key is a hash of this list).
+TRAIN_REQUIREMENTS = [
+    "mlflow-skinny==3.10.1",
+    "scikit-learn==1.9.1",
+    "pandas==2.3.3",
+    "numpy==2.4.6",
+    "scipy==1.17.1",
+]
+VENV_CACHE = "/opt/airflow/venvs"  # the airflow-venvs volume, mounted in the scheduler (compose/airflow.yaml)
 
 log = logging.getLogger(__name__)
 
@@ -87,24 +107,33 @@ def _signals_sql(start: int | None, end: int | None, limit: int) -> str:
     )
 
 
-def _labelled(tsv: str) -> Any:
-    """Rows with a LABEL: 1 when the symbol's next window closes above this one's close. A symbol's last window
-    has no next one yet, and rows with a non-finite feature are dropped."""
-    import io
+def _labelled(tsv: str) -> dict[str, list[Any]]:
+    """Rows with a LABEL, as columns (symbol, ts, FEATURES..., LABEL), in (symbol, ts) order: LABEL is 1 when the
+    symbol's next window closes above this one's close. A symbol's last window has no next one yet, and rows with
+    a non-finite feature are dropped. The standard library only: this runs in Airflow's own environment."""
+    import itertools
+    import math
 
-    import numpy as np
-    import pandas as pd
-
-    cols = ["symbol", "ts", "close", *FEATURES]
-    df = pd.read_csv(io.StringIO(tsv), sep="\t", dtype={"symbol": str}) if tsv.strip() else pd.DataFrame(columns=cols)
-    if df.empty:
-        return df.assign(**{LABEL: pd.Series(dtype="int64")})
-    df = df.sort_values(["symbol", "ts"], kind="mergesort").reset_index(drop=True)
-    nxt = df.groupby("symbol", sort=False)["close"].shift(-1)
-    df[LABEL] = (nxt > df["close"]).astype("int64")
-    df = df[nxt.notna()]
-    feats = df[list(FEATURES)].astype("float64")
-    return df[np.isfinite(feats).all(axis=1)].reset_index(drop=True)
+    cols: dict[str, list[Any]] = {c: [] for c in ("symbol", "ts", *FEATURES, LABEL)}
+    lines = tsv.strip().splitlines()
+    if len(lines) < 2:
+        return cols
+    header = lines[0].split("\t")
+    rows = []
+    for line in lines[1:]:
+        cell = dict(zip(header, line.split("\t"), strict=True))
+        feats = [float(cell[f]) for f in FEATURES]
+        rows.append((cell["symbol"], int(cell["ts"]), float(cell["close"]), feats))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    for (symbol, ts, close, feats), nxt in itertools.pairwise(rows):
+        if nxt[0] != symbol or not all(math.isfinite(v) for v in feats):
+            continue
+        cols["symbol"].append(symbol)
+        cols["ts"].append(ts)
+        for name, value in zip(FEATURES, feats, strict=True):
+            cols[name].append(value)
+        cols[LABEL].append(int(nxt[2] > close))
+    return cols
 
 
 def _day_of(context: dict[str, Any]) -> dt.date:
@@ -133,29 +162,55 @@ def _day_of(context: dict[str, Any]) -> dt.date:
 def pattern_pursuit_daily() -> None:
     @task
     def extract(**context: Any) -> dict[str, Any]:
-        """The day's labelled rows, or every day's when the day has fewer than MIN_ROWS (or a single class)."""
+        """The day's labelled rows, or every day's when the day has fewer than MIN_ROWS (or a single class); with
+        what train needs from the run's context (a venv task has no Airflow to ask)."""
         day = _day_of(context)
-        limit = int(context["params"]["max_rows"])
+        params = context["params"]
+        limit = int(params["max_rows"])
         start = int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp())
-        df = _labelled(_clickhouse(_signals_sql(start, start + 86_400, limit)))
+        data = _labelled(_clickhouse(_signals_sql(start, start + 86_400, limit)))
         scope = "day"
-        if len(df) < MIN_ROWS or df[LABEL].nunique() < 2:
-            log.info("%s has %d labelled rows: training on every day's rows instead", day, len(df))
-            df, scope = _labelled(_clickhouse(_signals_sql(None, None, limit))), "all"
-        classes = sorted(int(c) for c in df[LABEL].unique())
-        if len(df) < MIN_ROWS or len(classes) < 2:
+        if len(data[LABEL]) < MIN_ROWS or len(set(data[LABEL])) < 2:
+            log.info("%s has %d labelled rows: training on every day's rows instead", day, len(data[LABEL]))
+            data, scope = _labelled(_clickhouse(_signals_sql(None, None, limit))), "all"
+        rows, classes = len(data[LABEL]), sorted(set(data[LABEL]))
+        if rows < MIN_ROWS or len(classes) < 2:
             _fail(
-                f"not enough data to train: {len(df)} labelled rows in {CLICKHOUSE_DB}.signals "
+                f"not enough data to train: {rows} labelled rows in {CLICKHOUSE_DB}.signals "
                 f"(classes {classes}); {TRAINING_DAG} needs at least {MIN_ROWS} with both {LABEL}=0 and "
                 f"{LABEL}=1. Let the Spark job write signals for longer, then clear this task."
             )
-        log.info("extracted %d labelled rows (%s, %d symbols) for %s", len(df), scope, df["symbol"].nunique(), day)
-        cols = ["symbol", "ts", *FEATURES, LABEL]
-        return {"day": day.isoformat(), "scope": scope, "data": {c: df[c].tolist() for c in cols}}
+        log.info("extracted %d labelled rows (%s, %d symbols) for %s", rows, scope, len(set(data["symbol"])), day)
+        return {
+            "day": day.isoformat(),
+            "scope": scope,
+            "data": data,
+            "params": {"C": float(params["C"]), "holdout_fraction": float(params["holdout_fraction"])},
+            "run_id": context["dag_run"].run_id,
+        }
 
-    @task
-    def train(extracted: dict[str, Any], **context: Any) -> dict[str, Any]:
-        """Fit on the earlier windows, evaluate on the later ones against the majority class, log to MLflow."""
+    # what the venv tasks need from this module, handed over as an argument (they cannot see its globals)
+    names = {
+        "dag": TRAINING_DAG,
+        "model": MODEL_NAME,
+        "experiment_prefix": EXPERIMENT_PREFIX,
+        "features": list(FEATURES),
+        "label": LABEL,
+        "min_rows": MIN_ROWS,
+        "alias": CHAMPION_ALIAS,
+    }
+
+    @task.virtualenv(
+        requirements=TRAIN_REQUIREMENTS,
+        system_site_packages=False,
+        venv_cache_path=VENV_CACHE,
+    )
+    def train(extracted: dict, names: dict) -> dict:
+        """Fit on the earlier windows, evaluate on the later ones against the majority class, log to MLflow.
+        Runs in the TRAIN_REQUIREMENTS venv: self-contained."""
+        import datetime as dt
+        import os
+
         os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # no git in the image: MLflow need not say so
         import mlflow
         import mlflow.sklearn
@@ -168,21 +223,22 @@ def pattern_pursuit_daily() -> None:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        params = context["params"]
+        features, label, dag_id = list(names["features"]), names["label"], names["dag"]
+        params = extracted["params"]
         df = pd.DataFrame(extracted["data"]).sort_values("ts", kind="mergesort").reset_index(drop=True)
         # time-ordered holdout: every window from the cutoff on is held out, so no test window precedes a
         # training one
         stamps = np.sort(df["ts"].unique())
         cutoff = stamps[min(len(stamps) - 1, max(1, int(len(stamps) * (1 - float(params["holdout_fraction"])))))]
         tr, te = df[df["ts"] < cutoff], df[df["ts"] >= cutoff]
-        if tr[LABEL].nunique() < 2 or len(tr) < MIN_ROWS // 2 or te.empty:
-            _fail(
+        if tr[label].nunique() < 2 or len(tr) < names["min_rows"] // 2 or te.empty:
+            raise RuntimeError(
                 f"not enough data to train: the earlier {len(tr)} rows (before the holdout) hold "
-                f"{tr[LABEL].nunique()} class(es) and {len(te)} rows are held out; "
-                f"{TRAINING_DAG} needs both classes before the holdout. Let more signals arrive, then clear."
+                f"{tr[label].nunique()} class(es) and {len(te)} rows are held out; "
+                f"{dag_id} needs both classes before the holdout. Let more signals arrive, then clear."
             )
-        x_tr, x_te = tr[list(FEATURES)].astype("float64"), te[list(FEATURES)].astype("float64")
-        y_tr, y_te = tr[LABEL].astype("int64"), te[LABEL].astype("int64")
+        x_tr, x_te = tr[features].astype("float64"), te[features].astype("float64")
+        y_tr, y_te = tr[label].astype("int64"), te[label].astype("int64")
 
         model = make_pipeline(StandardScaler(), LogisticRegression(C=float(params["C"]), max_iter=500))
         model.fit(x_tr, y_tr)
@@ -190,7 +246,7 @@ def pattern_pursuit_daily() -> None:
         majority = int(y_tr.mode().iloc[0])
         baseline = float(accuracy_score(y_te, np.full(len(y_te), majority)))
         accuracy = float(accuracy_score(y_te, pred))
-        beats = accuracy > baseline
+        beats = bool(accuracy > baseline)
         metrics = {
             "accuracy": accuracy,
             "baseline_accuracy": baseline,
@@ -206,16 +262,15 @@ def pattern_pursuit_daily() -> None:
         if y_te.nunique() == 2:
             metrics["roc_auc"] = float(roc_auc_score(y_te, model.predict_proba(x_te)[:, 1]))
 
-        day = dt.date.fromisoformat(extracted["day"])
-        mlflow.set_experiment(experiment_name(day))
-        run_id_airflow = context["dag_run"].run_id
-        with mlflow.start_run(run_name=f"{TRAINING_DAG} {day.isoformat()}") as run:
+        day = extracted["day"]
+        mlflow.set_experiment(f"{names['experiment_prefix']}/{day}")  # experiment_name(day), as devstack names it
+        with mlflow.start_run(run_name=f"{dag_id} {day}") as run:
             mlflow.log_params(
                 {
                     "model": "StandardScaler+LogisticRegression",
                     "C": float(params["C"]),
-                    "features": ",".join(FEATURES),
-                    "label": LABEL,
+                    "features": ",".join(features),
+                    "label": label,
                     "holdout_fraction": float(params["holdout_fraction"]),
                     "holdout_from": dt.datetime.fromtimestamp(int(cutoff), dt.UTC).isoformat(),
                     "data_scope": extracted["scope"],
@@ -224,7 +279,7 @@ def pattern_pursuit_daily() -> None:
             )
             mlflow.log_metrics(metrics)
             mlflow.set_tags(
-                {"airflow.dag_id": TRAINING_DAG, "airflow.run_id": run_id_airflow, "beats_baseline": str(beats).lower()}
+                {"airflow.dag_id": dag_id, "airflow.run_id": extracted["run_id"], "beats_baseline": str(beats).lower()}
             )
             # explicit requirements: MLflow would otherwise load the model in a subprocess to infer them
             reqs = [f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
@@ -233,19 +288,14 @@ def pattern_pursuit_daily() -> None:
                 name="model",
                 signature=infer_signature(x_tr, model.predict(x_tr)),
                 input_example=x_te.head(5),
-                registered_model_name=MODEL_NAME,
+                registered_model_name=names["model"],
                 pip_requirements=reqs,
             )
         version = str(info.registered_model_version)
-        log.info(
-            "run %s: accuracy %.4f vs baseline %.4f on %d held-out rows (%d trained); %s version %s",
-            run.info.run_id,
-            accuracy,
-            baseline,
-            len(te),
-            len(tr),
-            MODEL_NAME,
-            version,
+        print(
+            f"run {run.info.run_id}: accuracy {accuracy:.4f} vs baseline {baseline:.4f} on {len(te)} held-out rows "
+            f"({len(tr)} trained); {names['model']} version {version}",
+            flush=True,
         )
         return {
             "run_id": run.info.run_id,
@@ -255,30 +305,38 @@ def pattern_pursuit_daily() -> None:
             "baseline_accuracy": baseline,
         }
 
-    @task
-    def promote(trained: dict[str, Any]) -> dict[str, Any]:
-        """Point `champion` at the new version when it beats the baseline; tag the run and the version either way."""
+    @task.virtualenv(
+        requirements=TRAIN_REQUIREMENTS,
+        system_site_packages=False,
+        venv_cache_path=VENV_CACHE,
+    )
+    def promote(trained: dict, names: dict) -> dict:
+        """Point `champion` at the new version when it beats the baseline; tag the run and the version either way.
+        Runs in the TRAIN_REQUIREMENTS venv (the same one as train's): self-contained."""
+        import os
+
         os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
         from mlflow import MlflowClient
 
         client = MlflowClient()
+        model, alias = names["model"], names["alias"]
         version, beats = trained["version"], bool(trained["beats_baseline"])
         verdict = (
             f"accuracy {trained['accuracy']:.4f} {'beats' if beats else 'does not beat'} "
             f"the majority-class baseline {trained['baseline_accuracy']:.4f}"
         )
         if beats:
-            client.set_registered_model_alias(MODEL_NAME, CHAMPION_ALIAS, version)
-            verdict += f": version {version} is now {MODEL_NAME}@{CHAMPION_ALIAS}"
+            client.set_registered_model_alias(model, alias, version)
+            verdict += f": version {version} is now {model}@{alias}"
         else:
-            verdict += f": {CHAMPION_ALIAS} stays where it was"
-        client.set_tag(trained["run_id"], CHAMPION_ALIAS, str(beats).lower())
+            verdict += f": {alias} stays where it was"
+        client.set_tag(trained["run_id"], alias, str(beats).lower())
         client.set_tag(trained["run_id"], "promotion", verdict)
-        client.set_model_version_tag(MODEL_NAME, version, "beats_baseline", str(beats).lower())
-        log.info("%s", verdict)
+        client.set_model_version_tag(model, version, "beats_baseline", str(beats).lower())
+        print(verdict, flush=True)
         return {**trained, "champion": beats, "promotion": verdict}
 
-    promote(train(extract()))
+    promote(train(extract(), names), names)
 
 
 pattern_pursuit_daily()
