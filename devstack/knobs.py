@@ -44,15 +44,20 @@ def kafka(total: int, replicas: int) -> Sized:
     )
 
 
+# Spark refuses a driver or an executor whose heap is under 450 MiB ("System memory ... must be at least
+# 471859200"): 512 MiB is the least either is given, and the master makes room for it at the floor.
+SPARK_MIN_HEAP = 512
+
+
 def spark(total: int, replicas: int = 1) -> Sized:
-    master = _clamp(_down(total * 0.15, 64), 512, 1024)
+    master = _clamp(_down(total * 0.15, 64), 384, 1024)
     worker = total - master
     master_daemon = _down(master * 0.6, 32)
     worker_daemon = 256 if worker < 2048 else 512
     # executor heap + its off-heap overhead (max(384m, 10 %)) must fit beside the worker daemon
     usable = worker - worker_daemon
     executor = _down(min(usable / 1.1, usable - 384), 64)
-    executor = max(executor, 256)
+    executor = max(executor, SPARK_MIN_HEAP)
     return Sized(
         {"spark-master": master, "spark-worker": worker},
         {
@@ -148,7 +153,7 @@ def airflow(total: int, replicas: int = 1) -> Sized:
 
 def jupyter(total: int, replicas: int = 1) -> Sized:
     # the kernel is the Spark driver in client mode: its heap takes what the notebook server leaves
-    driver = _clamp(_down(min((total - 768) / 1.1, total - 768 - 384), 64), 256, 8192)
+    driver = _clamp(_down(min((total - 768) / 1.1, total - 768 - 384), 64), SPARK_MIN_HEAP, 8192)
     return Sized(
         {"jupyter": total},
         {"spark.driver.memory": f"{driver}m"},

@@ -31,6 +31,11 @@ def settled(app: DashboardApp, backend: ReplayBackend) -> Callable:  # type: ign
             await pilot.pause(0.02)
         assert len(app.logs.lines) >= want, "the recorded log never reached the pane"
         await pilot.pause(0.2)
+        # the pane follows its last line; on a loaded machine a scroll may still be pending when the picture is
+        # taken (one line off): settle it, as a person looking at the screen would see it a moment later
+        await pilot.wait_for_scheduled_animations()
+        app.logs.scroll_end(animate=False, immediate=True)
+        await pilot.pause(0.1)
 
     return wait
 
@@ -51,7 +56,12 @@ def test_help_screen_80x24(snap_compare) -> None:  # type: ignore[no-untyped-def
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await settled(app, backend)(pilot)
         await pilot.press("question_mark")
+        for _ in range(200):  # on a loaded machine the help screen may take more than a moment to mount
+            if app.screen is not app.screen_stack[0]:
+                break
+            await pilot.pause(0.02)
         await pilot.pause(0.2)
+        await pilot.wait_for_scheduled_animations()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
