@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from devstack.bootstrap.report import CREATED, DIFFERS, OK, UPDATED, Change
 from devstack.bootstrap.spec import TopicSpec
 from devstack.errors import EnvironmentProblem
 
 TIMEOUT_S = 30.0
+
+
+def client_conf(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
+    """librdkafka logs to stderr by itself (broker retries, purged queues): devstack reports errors its own way."""
+    return {"bootstrap.servers": bootstrap_servers, "log_level": 0, "logger": lambda *a: None, **extra}
 
 
 def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
@@ -22,7 +28,7 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
         NewTopic,
     )
 
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 10000})
+    admin = AdminClient(client_conf(bootstrap_servers, **{"socket.timeout.ms": 10000}))
     try:
         meta = admin.list_topics(timeout=TIMEOUT_S)
     except KafkaException as e:

@@ -95,7 +95,9 @@ def produce_ticks(bootstrap_servers: str, count: int, spacing_ms: int, seq0: int
 
     per_symbol = -(-count // len(SYMBOLS))
     start_ms = int(time.time() * 1000) - per_symbol * spacing_ms
-    p = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "linger.ms": 20, "enable.idempotence": True})
+    from devstack.bootstrap.kafka_topics import client_conf
+
+    p = Producer(client_conf(bootstrap_servers, acks="all", **{"linger.ms": 20, "enable.idempotence": True}))
     failed: list[str] = []
 
     def delivered(err, _msg) -> None:  # type: ignore[no-untyped-def]
@@ -171,7 +173,9 @@ def _logs_hint(directory: Path, service: str) -> str:
 
 
 def counts(env: dict[str, str], c: Counts) -> Counts:
-    kafka = {"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]}
+    from devstack.bootstrap.kafka_topics import client_conf
+
+    kafka = client_conf(env["KAFKA_BOOTSTRAP_SERVERS"])
     c.ticks_topic = topic_records(kafka, pipeline.TICKS_TOPIC)
     c.signals_topic = topic_records(kafka, pipeline.SIGNALS_TOPIC)
     c.predictions_topic = topic_records(kafka, pipeline.PREDICTIONS_TOPIC)

@@ -45,7 +45,7 @@ class Counts:
         ]
 
 
-def topic_records(admin_conf: dict[str, str], topic: str) -> int:
+def topic_records(admin_conf: dict[str, Any], topic: str) -> int:
     """Records in a topic: the sum over partitions of high minus low watermark (nothing is compacted here)."""
     from confluent_kafka import Consumer, TopicPartition
 

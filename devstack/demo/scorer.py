@@ -47,16 +47,17 @@ def score(
     from confluent_kafka import Consumer, Producer
 
     r = redis.Redis.from_url(redis_url, socket_timeout=10)
-    ttl = int(str(r.get(pipeline.FEATURE_TTL_KEY) or pipeline.FEATURE_TTL_SECONDS))
+    raw = r.get(pipeline.FEATURE_TTL_KEY)
+    ttl = int(raw.decode() if isinstance(raw, bytes) else pipeline.FEATURE_TTL_SECONDS)
+    from devstack.bootstrap.kafka_topics import client_conf
+
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": "devstack-demo-scorer",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_conf(
+            bootstrap_servers,
+            **{"group.id": "devstack-demo-scorer", "auto.offset.reset": "earliest", "enable.auto.commit": False},
+        )
     )
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "linger.ms": 20})
+    producer = Producer(client_conf(bootstrap_servers, acks="all", **{"linger.ms": 20}))
     consumer.subscribe([pipeline.SIGNALS_TOPIC])
     produced, quiet_since, start = 0, time.monotonic(), time.monotonic()
     try:

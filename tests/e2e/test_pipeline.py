@@ -1,0 +1,131 @@
+"""The reference pipeline end to end on the test images, through the CLI as a user runs it: `devstack up`
+(bootstrap included), then `devstack demo`: ticks -> Kafka -> Spark Structured Streaming -> ClickHouse (ticks,
+1-minute bars, signals) and the signals topic -> Airflow trains from ClickHouse, logs to MLflow with the model in
+the versioned MinIO bucket, registers it -> MLServer serves it -> predictions on the predictions topic and the
+latest features in Redis with a TTL. The counts at each stage are printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import pipeline
+from devstack.demo import NEEDS
+from tests import testbed_images as testbed
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.engine
+STACK = "e2e-pipe"
+SHIFT = 24000  # every published port moved by a devstack.yaml: no other stack's ports are needed
+TICKS = 4000
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    images = testbed.testbed_images()
+    needed = ["KAFKA", "SPARK", "CLICKHOUSE", "JUPYTER", "POSTGRES", "MINIO", "MLFLOW", "AIRFLOW", "REDIS", "MLSERVER"]
+    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
+    if missing:
+        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
+    state = tmp_path_factory.mktemp("state")
+    from devstack.catalog import CATALOG
+
+    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in NEEDS}
+    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
+    e = {**images, "XDG_STATE_HOME": str(state), "DEVSTACK_MODEL_SERVER_PORT": str(18080 + SHIFT)}
+    yield e
+    run_cli("demo", "--stack", STACK, "--stop", env=e)
+    run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
+
+
+@pytest.fixture(scope="module")
+def stack_env(env: dict[str, str]) -> dict[str, str]:
+    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    services = ",".join(NEEDS)
+    r = run_cli("up", "--services", services, "--budget", "14g", "--stack", STACK, "--config", config, env=env)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    r = run_cli("env", "--stack", STACK, "--format", "json", env=env)
+    return dict(json.loads(r.stdout))
+
+
+@pytest.fixture(scope="module")
+def demo(env: dict[str, str], stack_env: dict[str, str]) -> dict[str, Any]:
+    r = run_cli("demo", "--stack", STACK, "--ticks", str(TICKS), "--json", env=env)
+    if r.returncode != 0:
+        directory = Path(env["XDG_STATE_HOME"]) / "devstack" / STACK
+        logs = subprocess.run(
+            [
+                "docker",
+                "compose",
+                "--project-directory",
+                str(directory),
+                "--profile",
+                "demo",
+                "logs",
+                "--tail",
+                "60",
+                "stream-features",
+                "model-server",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        pytest.fail(f"demo failed: {r.stderr[-2000:]}\n{r.stdout[-2000:]}\n{logs.stdout[-6000:]}")
+    counts = dict(json.loads(r.stdout))
+    print("\npipeline counts, stage by stage:")
+    for k, v in counts.items():
+        print(f"  {k:22} {v}")
+    return counts
+
+
+def test_every_tick_reaches_clickhouse_and_its_views(demo: dict[str, Any]) -> None:
+    assert demo["ticks_produced"] == TICKS
+    assert demo["ticks_topic"] == TICKS
+    assert demo["ticks_clickhouse"] == TICKS
+    # 1000 ticks per symbol, one a second: about 17 minutes of bars for each of the 4 symbols
+    assert 4 * 16 <= demo["bars_1m"] <= 4 * 18
+    assert demo["signals_clickhouse"] >= 4 * 95  # 10-second windows over 1000 s per symbol
+    assert demo["signals_topic"] >= demo["signals_clickhouse"]
+
+
+def test_the_dag_trained_and_registered_a_model_stored_in_the_versioned_bucket(
+    demo: dict[str, Any], stack_env: dict[str, str]
+) -> None:
+    from devstack.bootstrap.buckets import client
+
+    assert demo["dag_run"] == "success"
+    assert demo["model_version"] >= 1
+    s3 = client(stack_env["AWS_ENDPOINT_URL"], stack_env["AWS_ACCESS_KEY_ID"], stack_env["AWS_SECRET_ACCESS_KEY"])
+    assert s3.get_bucket_versioning(Bucket=pipeline.MLFLOW_BUCKET)["Status"] == "Enabled"
+    versions = s3.list_object_versions(Bucket=pipeline.MLFLOW_BUCKET).get("Versions", [])
+    models = [v for v in versions if v["Key"].endswith("/MLmodel")]
+    assert models and all(v["VersionId"] not in ("", "null") for v in models), models
+    print(f"\nMLmodel objects in {pipeline.MLFLOW_BUCKET}: {[(v['Key'], v['VersionId']) for v in models]}")
+
+
+def test_predictions_and_features_flow(demo: dict[str, Any]) -> None:
+    assert demo["predictions_topic"] >= demo["signals_clickhouse"]
+    assert demo["features_redis"] == 4  # the latest features of each symbol
+    assert 0 < demo["features_ttl_s"] <= pipeline.FEATURE_TTL_SECONDS
+
+
+def test_a_second_demo_continues_the_same_pipeline(env: dict[str, str], demo: dict[str, Any]) -> None:
+    r = run_cli("demo", "--stack", STACK, "--ticks", "400", "--no-train", "--json", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    again = json.loads(r.stdout)
+    assert again["ticks_clickhouse"] == TICKS + 400
+    assert again["model_version"] == demo["model_version"]
+    assert again["predictions_topic"] > demo["predictions_topic"]
+
+
+def test_stop_removes_only_the_demos_containers(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    r = run_cli("demo", "--stack", STACK, "--stop", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout)["stopped"]) >= {f"devstack-{STACK}-stream-features-1"}
+    r = run_cli("status", "--stack", STACK, "--json", env=env)
+    assert r.returncode == 0, r.stdout[-2000:]
