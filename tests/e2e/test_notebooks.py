@@ -20,6 +20,7 @@ import pytest
 
 from tests import testbed_images as testbed
 from tests.conftest import REPO, run_cli
+from tests.notebook_runner import run_notebook
 
 pytestmark = pytest.mark.engine
 STACK = "nbtest"
@@ -31,31 +32,6 @@ SHIFT = 22000  # every published port moved by a devstack.yaml: no other stack's
 BUDGET = "10g"
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
 CELL_TIMEOUT = 600
-
-# runs inside the container: one notebook, headless, nothing written back; on a failing cell, its source and
-# error as one JSON line
-RUNNER = r"""
-import json, sys, time
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
-
-path, timeout = sys.argv[1], int(sys.argv[2])
-nb = nbformat.read(path, as_version=4)
-client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": "."}})
-start = time.monotonic()
-try:
-    client.execute()
-except (CellExecutionError, CellTimeoutError) as e:
-    print(json.dumps({"ok": False, "error": str(e)[-6000:]}))
-    sys.exit(1)
-outputs = []
-for cell in nb.cells:
-    for o in cell.get("outputs", []):
-        text = o.get("text") or o.get("data", {}).get("text/plain", "")
-        outputs.append(text if isinstance(text, str) else "".join(text))
-print(json.dumps({"ok": True, "seconds": round(time.monotonic() - start, 1), "outputs": outputs}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -137,21 +113,7 @@ def test_notebook_runs_in_jupyterlab(stack_env: dict[str, str], notebook: str) -
         failed = [n for n in previous if not RESULTS.get(n, {}).get("ok")]
         if failed:
             pytest.fail(f"{notebook} needs the notebooks before it, and {', '.join(failed)} did not run")
-    cmd = [
-        "docker",
-        "exec",
-        "-w",
-        "/home/jovyan/work/notebooks",
-        _jupyter_container(),
-        "python",
-        "-c",
-        RUNNER,
-        notebook,
-        str(CELL_TIMEOUT),
-    ]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CELL_TIMEOUT * 3)
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    result = json.loads(lines[-1]) if lines else {"ok": False, "error": r.stdout[-3000:] + r.stderr[-3000:]}
+    result = run_notebook(_jupyter_container(), notebook, CELL_TIMEOUT)
     RESULTS[notebook] = result
     assert result["ok"], f"{notebook} failed:\n{result['error']}"
     print(f"{notebook}: {result['seconds']} s")

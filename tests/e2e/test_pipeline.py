@@ -114,6 +114,32 @@ def test_predictions_and_features_flow(demo: dict[str, Any]) -> None:
     assert 0 < demo["features_ttl_s"] <= pipeline.FEATURE_TTL_SECONDS
 
 
+def test_notebooks_predict_through_the_demos_model_server(env: dict[str, str], demo: dict[str, Any]) -> None:
+    from tests.notebook_runner import run_notebook
+
+    ids = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project=devstack-{STACK}",
+            "--filter",
+            "label=com.docker.compose.service=jupyter",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for notebook in ("05_serving_and_predicting.ipynb", "06_redis_features.ipynb"):
+        result = run_notebook(ids[0], notebook)
+        assert result["ok"], f"{notebook} failed:\n{result['error']}"
+        print(f"\n{notebook}: {result['seconds']} s")
+        if notebook.startswith("05"):
+            said = "\n".join(result["outputs"])
+            assert "the model server agrees with the registry's version" in said, said[-2000:]
+
+
 def test_a_second_demo_continues_the_same_pipeline(env: dict[str, str], demo: dict[str, Any]) -> None:
     r = run_cli("demo", "--stack", STACK, "--ticks", "400", "--no-train", "--json", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
