@@ -37,5 +37,24 @@ def run_notebook(container: str, notebook: str, timeout: int = 600) -> dict[str,
     """{"ok": bool, "seconds": float, "outputs": [...]} or {"ok": False, "error": ...} with the failing cell."""
     cmd = ["docker", "exec", "-w", "/home/jovyan/work/notebooks", container, "python", "-c", RUNNER, notebook]
     r = subprocess.run([*cmd, str(timeout)], capture_output=True, text=True, timeout=timeout * 3)
+    return _result(r)
+
+
+def run_notebook_on_host(
+    python: str, directory: str, notebook: str, env: dict[str, str], timeout: int = 600
+) -> dict[str, Any]:
+    """The same, with a host Python (a user's venv) and the stack's host endpoints in the environment."""
+    r = subprocess.run(
+        [python, "-c", RUNNER, notebook, str(timeout)],
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout * 3,
+    )
+    return _result(r)
+
+
+def _result(r: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
     return dict(json.loads(lines[-1])) if lines else {"ok": False, "error": r.stdout[-3000:] + r.stderr[-3000:]}

@@ -168,6 +168,37 @@ def _ready(url: str) -> bool:
         return False
 
 
+def mlserver_image(directory: Path) -> str:
+    """As Compose resolves ${DEVSTACK_IMAGE_MLSERVER}: the environment, then the stack's .env, then the default."""
+    if ref := os.environ.get("DEVSTACK_IMAGE_MLSERVER"):
+        return ref
+    env_file = directory / ".env"
+    for line in env_file.read_text(encoding="utf-8").splitlines() if env_file.exists() else []:
+        if line.startswith("DEVSTACK_IMAGE_MLSERVER="):
+            return line.split("=", 1)[1].strip().strip("'\"")
+    return "seldonio/mlserver:1.7.1"
+
+
+def _image_present(ref: str) -> bool:
+    from python_on_whales import docker
+
+    return bool(docker.image.exists(ref))
+
+
+def _pull(ref: str) -> None:
+    from python_on_whales import docker
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        docker.image.pull(ref, quiet=True)
+    except DockerException as e:
+        lines = (e.stderr or str(e)).strip().splitlines()
+        raise EnvironmentProblem(
+            f"could not pull {ref}: {lines[-1][:200] if lines else 'pull failed'}",
+            "check the network, or point DEVSTACK_IMAGE_MLSERVER at an image that has MLServer and mlserver-mlflow.",
+        ) from None
+
+
 def _logs_hint(directory: Path, service: str) -> str:
     return f"see its logs: docker compose --project-directory {directory} --profile demo logs {service}"
 
@@ -198,6 +229,14 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
     secrets = read_secrets(directory)
     env = environment(plan, secrets)
     step("checking the stack")
+    from devstack.engine.compose import ComposeEngine
+
+    running = {c.service for c in ComposeEngine(directory, project).containers() if c.state == "running"}
+    if not running:  # Docker down raises above; nothing running is a stack that was stopped
+        raise EnvironmentProblem(
+            f"stack {stack!r} is not running.",
+            f"run `devstack up{'' if stack == 'default' else ' --stack ' + stack}` first.",
+        )
     sick = {n: p.detail for n, p in probe_once(plan, secrets, compose_services(plan)).items() if not p.ok}
     if sick:
         name, detail = next(iter(sick.items()))
@@ -209,7 +248,7 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
     bootstrap(plan, secrets)
     c = Counts()
     before = counts(env, Counts())
-    step("starting the streaming job (stream-features)")
+    step("starting the streaming job (stream-features: up to 1.25 GiB, outside the plan's budget)")
     start_service(directory, project, "stream-features")
     step(f"producing {opts.ticks} ticks to {pipeline.TICKS_TOPIC}")
     c.ticks_produced = produce_ticks(env["KAFKA_BOOTSTRAP_SERVERS"], opts.ticks, opts.spacing_ms, before.ticks_topic)
@@ -246,7 +285,11 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
                 f"the training run ended {c.dag_run or 'unfinished'} (tasks: {states}).",
                 "open Airflow's UI (devstack env: AIRFLOW_URL) for the task logs.",
             )
-    step("serving the newest model version (model-server)")
+    image = mlserver_image(directory)
+    if not _image_present(image):
+        step(f"pulling the model server's image {image} (once)")
+        _pull(image)
+    step("serving the newest model version (model-server: up to 1 GiB, outside the plan's budget)")
     c.model_version = serve_model(directory, project, env)
     wait_until(
         lambda: _ready(model_server_url()),

@@ -186,3 +186,9 @@ def test_a_missing_stack_is_one_clear_line(env: dict[str, str]) -> None:
     r = run_cli("bootstrap", "--stack", "never-made", env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "devstack up --stack never-made" in r.stderr
+
+
+def test_demo_names_the_services_this_stack_lacks(env: dict[str, str], first_up: dict[str, Any]) -> None:
+    r = run_cli("demo", "--stack", STACK, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "the demo needs spark" in r.stderr and f"devstack up --stack {STACK} --services" in r.stderr

@@ -149,9 +149,41 @@ def test_a_second_demo_continues_the_same_pipeline(env: dict[str, str], demo: di
     assert again["predictions_topic"] > demo["predictions_topic"]
 
 
+def test_notebooks_run_from_a_host_python(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    """As a user runs them outside the stack: their own venv, `eval "$(devstack env)"`, the host ports."""
+    import os
+
+    from tests.conftest import REPO
+    from tests.notebook_runner import run_notebook_on_host
+
+    venv = subprocess.run(
+        ["bash", str(REPO / "tests/testbed/notebook_venv.sh")], capture_output=True, text=True, timeout=900
+    )
+    assert venv.returncode == 0, venv.stderr[-2000:]
+    python = str(Path(venv.stdout.strip()) / "bin" / "python")
+    host_env = {**os.environ, **stack_env}
+    for notebook in (
+        "01_kafka_produce_consume.ipynb",
+        "03_clickhouse_materialized_views.ipynb",
+        "06_redis_features.ipynb",
+    ):
+        result = run_notebook_on_host(python, str(REPO / "notebooks"), notebook, host_env)
+        assert result["ok"], f"{notebook} failed on the host:\n{result['error']}"
+        print(f"\n{notebook} from the host: {result['seconds']} s")
+
+
 def test_stop_removes_only_the_demos_containers(env: dict[str, str], stack_env: dict[str, str]) -> None:
     r = run_cli("demo", "--stack", STACK, "--stop", "--json", env=env)
     assert r.returncode == 0, r.stderr
     assert set(json.loads(r.stdout)["stopped"]) >= {f"devstack-{STACK}-stream-features-1"}
     r = run_cli("status", "--stack", STACK, "--json", env=env)
     assert r.returncode == 0, r.stdout[-2000:]
+
+
+def test_demo_on_a_stopped_stack_says_so(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    r = run_cli("demo", "--stack", STACK, "--ticks", "0", env=env)
+    assert r.returncode == 2 and "--ticks 0" in r.stderr and "Traceback" not in r.stderr
+    assert run_cli("down", "--stack", STACK, env=env).returncode == 0
+    r = run_cli("demo", "--stack", STACK, env=env)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "is not running" in r.stderr and f"devstack up --stack {STACK}" in r.stderr and "Traceback" not in r.stderr

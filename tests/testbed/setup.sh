@@ -22,3 +22,5 @@ fi
 tail -n 3 "$logs/tools.log"
 # MLServer in its own venv (after the images: it reuses the wheels the mlserver image fetched)
 bash "$here/images/mlserver/venv.sh" >/dev/null
+# a host Python for the notebooks (after the images: it reuses the wheels the jupyter image fetched)
+bash "$here/notebook_venv.sh" >/dev/null
