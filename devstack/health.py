@@ -229,11 +229,12 @@ def probe_jupyter(plan: Plan, secrets: dict[str, str]) -> Probe:
 def prometheus_targets(plan: Plan, timeout: float = 5) -> list[JobHealth]:
     """Prometheus's scrape targets, per job of the rendered prometheus.yml (and any other it has), from its
     /api/v1/targets. Raises on a connection error or an answer that is not the targets document."""
-    from devstack.render import scrape_jobs
+    from devstack.render import ON_DEMAND_JOBS, scrape_jobs
 
     base = f"http://{_host(plan)}:{_port(plan, 'prometheus', 'http')}"
     doc = json.loads(_http(f"{base}/api/v1/targets?state=active", timeout=timeout))
-    return summarize(parse_targets(doc), [str(j["job_name"]) for j in scrape_jobs(plan)])
+    expected = [str(j["job_name"]) for j in scrape_jobs(plan) if j["job_name"] not in ON_DEMAND_JOBS]
+    return summarize(parse_targets(doc), expected)
 
 
 def probe_prometheus(plan: Plan, secrets: dict[str, str]) -> Probe:

@@ -241,7 +241,21 @@ def scrape_jobs(plan: Plan) -> list[dict[str, object]]:
     if "prometheus" in names:
         for e in exporters_for("prometheus", names):
             jobs.append(job(e.watches, e.watches, f"{e.container}:{e.port}"))
+    if "prometheus" in names and has_pipeline(plan):
+        # the demo's MLServer (model monitoring: request counts and latencies per model), found by DNS: while
+        # `devstack demo` has not started it there is no target at all rather than one that is down
+        jobs.append(
+            {
+                "job_name": MODEL_SERVER_JOB,
+                "dns_sd_configs": [{"names": ["model-server"], "type": "A", "port": 8082, "refresh_interval": "15s"}],
+                "relabel_configs": [{"target_label": "service", "replacement": "pipeline"}],
+            }
+        )
     return jobs
+
+
+MODEL_SERVER_JOB = "model-server"
+ON_DEMAND_JOBS = frozenset({MODEL_SERVER_JOB})  # jobs whose targets exist only while something optional runs
 
 
 def _prometheus_yml(plan: Plan) -> str:

@@ -23,19 +23,21 @@ pytestmark = pytest.mark.engine
 STACK = "e2e-pipe"
 SHIFT = 24000  # every published port moved by a devstack.yaml: no other stack's ports are needed
 TICKS = 4000
+SERVICES = ",".join((*NEEDS, "prometheus"))  # Prometheus too: it watches the demo's model server
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     images = testbed.testbed_images()
     needed = ["KAFKA", "SPARK", "CLICKHOUSE", "JUPYTER", "POSTGRES", "MINIO", "MLFLOW", "AIRFLOW", "REDIS", "MLSERVER"]
+    needed += ["PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"]
     missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
     if missing:
         pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
     state = tmp_path_factory.mktemp("state")
     from devstack.catalog import CATALOG
 
-    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in NEEDS}
+    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
     (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
     e = {**images, "XDG_STATE_HOME": str(state), "DEVSTACK_MODEL_SERVER_PORT": str(18080 + SHIFT)}
     yield e
@@ -46,8 +48,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def stack_env(env: dict[str, str]) -> dict[str, str]:
     config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
-    services = ",".join(NEEDS)
-    r = run_cli("up", "--services", services, "--budget", "14g", "--stack", STACK, "--config", config, env=env)
+    r = run_cli("up", "--services", SERVICES, "--budget", "14g", "--stack", STACK, "--config", config, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     r = run_cli("env", "--stack", STACK, "--format", "json", env=env)
     return dict(json.loads(r.stdout))
@@ -112,6 +113,36 @@ def test_predictions_and_features_flow(demo: dict[str, Any]) -> None:
     assert demo["predictions_topic"] >= demo["signals_clickhouse"]
     assert demo["features_redis"] == 4  # the latest features of each symbol
     assert 0 < demo["features_ttl_s"] <= pipeline.FEATURE_TTL_SECONDS
+
+
+def test_prometheus_watches_the_model_server(
+    demo: dict[str, Any], stack_env: dict[str, str], env: dict[str, str]
+) -> None:
+    """Model monitoring: MLServer's request metrics reach the stack's Prometheus, and `status` lists the job."""
+    import time
+    import urllib.parse
+    import urllib.request
+
+    base = stack_env["PROMETHEUS_URL"]
+    query = urllib.parse.quote('sum(model_infer_request_success_total{job="model-server"})')
+    deadline, value = time.monotonic() + 90, 0.0
+    while time.monotonic() < deadline:  # DNS discovery every 15 s, then a scrape every 15 s
+        with urllib.request.urlopen(f"{base}/api/v1/query?query={query}", timeout=10) as r:
+            result = json.load(r)["data"]["result"]
+        value = float(result[0]["value"][1]) if result else 0.0
+        if value > 0:
+            break
+        time.sleep(3)
+    assert value > 0, "MLServer's model_infer_request_success_total never reached Prometheus"
+    print(f"\nPrometheus: model_infer_request_success_total = {value:.0f} (scorer batches)")
+    r = run_cli("status", "--stack", STACK, "--json", env=env)
+    jobs = {
+        t["job"]: t["health"]
+        for s in json.loads(r.stdout)["services"]
+        if s["name"] == "prometheus"
+        for t in s["targets"]
+    }
+    assert jobs.get("model-server") == "up", jobs
 
 
 def test_notebooks_predict_through_the_demos_model_server(env: dict[str, str], demo: dict[str, Any]) -> None:

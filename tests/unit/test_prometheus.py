@@ -33,7 +33,20 @@ def test_full_plan_scrapes_native_endpoints_and_both_exporters(tmp_path: Path) -
     render(plan, tmp_path / "s", "devstack-t")
     doc = yaml.safe_load((tmp_path / "s/config/prometheus/prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in doc["scrape_configs"]}
-    assert list(jobs) == ["prometheus", "clickhouse", "minio", "spark-master", "spark-worker", "kafka", "redis"]
+    assert list(jobs) == [
+        "prometheus",
+        "clickhouse",
+        "minio",
+        "spark-master",
+        "spark-worker",
+        "kafka",
+        "redis",
+        "model-server",
+    ]
+    # the demo's MLServer is found by DNS: no target at all (rather than one that is down) until it runs
+    assert jobs["model-server"]["dns_sd_configs"] == [
+        {"names": ["model-server"], "type": "A", "port": 8082, "refresh_interval": "15s"}
+    ]
 
     def where(job: str) -> tuple[str, str]:
         return jobs[job]["static_configs"][0]["targets"][0], jobs[job].get("metrics_path", "/metrics")
