@@ -510,8 +510,11 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
         raise UsageError(f"--ticks {args.ticks} produces nothing.", "give a positive number, e.g. --ticks 4000.")
     t0 = time.monotonic()
 
+    last = [""]
+
     def step(msg: str) -> None:
-        if not args.json:
+        if not args.json and msg != last[0]:  # a wait reports each change once, not every poll
+            last[0] = msg
             out.print(f"[{time.monotonic() - t0:5.0f}s] {msg}", highlight=False)
 
     c = demo.run(args.stack, demo.DemoOptions(ticks=args.ticks, train=not args.no_train), step=step)

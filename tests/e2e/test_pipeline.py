@@ -172,12 +172,19 @@ def test_notebooks_predict_through_the_demos_model_server(env: dict[str, str], d
 
 
 def test_a_second_demo_continues_the_same_pipeline(env: dict[str, str], demo: dict[str, Any]) -> None:
-    r = run_cli("demo", "--stack", STACK, "--ticks", "400", "--no-train", "--json", env=env)
+    """As a person runs it: progress lines, then the table of what flowed."""
+    r = run_cli("demo", "--stack", STACK, "--ticks", "400", "--no-train", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    again = json.loads(r.stdout)
-    assert again["ticks_clickhouse"] == TICKS + 400
-    assert again["model_version"] == demo["model_version"]
-    assert again["predictions_topic"] > demo["predictions_topic"]
+    print("\n" + r.stdout)
+    rows = {}
+    for line in r.stdout.splitlines():  # the table's rows: "stage │ figure"
+        if "│" in line:
+            stage, figure = line.split("│", 1)
+            rows[stage.strip()] = figure.strip()
+    assert rows["ClickHouse market.ticks"] == str(TICKS + 400)
+    assert rows[f"MLflow model {pipeline.MODEL_NAME}"] == f"version {demo['model_version']}"
+    assert int(rows[f"Kafka {pipeline.PREDICTIONS_TOPIC}"]) > demo["predictions_topic"]
+    assert "producing 400 ticks" in r.stdout and "done in" in r.stdout
 
 
 def test_notebooks_run_from_a_host_python(env: dict[str, str], stack_env: dict[str, str]) -> None:
