@@ -27,9 +27,9 @@ class Counts:
         return asdict(self)
 
     def rows(self) -> list[tuple[str, str]]:
-        """(stage, figure) in the order records flow."""
+        """(stage, figure) in the order records flow: totals in each system, but for the ticks this run produced."""
         return [
-            ("ticks produced", str(self.ticks_produced)),
+            ("ticks produced by this run", str(self.ticks_produced)),
             (f"Kafka {pipeline.TICKS_TOPIC}", str(self.ticks_topic)),
             ("ClickHouse market.ticks", str(self.ticks_clickhouse)),
             ("ClickHouse market.ohlcv_1m (bars)", str(self.bars_1m)),

@@ -70,5 +70,5 @@ def test_a_stack_without_the_demos_services_is_refused_with_the_command_that_fix
 
 def test_counts_rows_follow_the_flow() -> None:
     stages = [s for s, _ in Counts(ticks_produced=5).rows()]
-    assert stages[0] == "ticks produced" and stages[-1] == "Redis features:*"
+    assert stages[0] == "ticks produced by this run" and stages[-1] == "Redis features:*"
     assert stages.index("ClickHouse market.ticks") < stages.index(f"Kafka {pipeline.PREDICTIONS_TOPIC}")
