@@ -124,10 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--interval", "-n", type=float, default=1.0, help="seconds between samples (default 1)")
 
-    p = sub.add_parser("k3d", help="the Seldon k3d cluster: `devstack k3d status`")
-    p.add_argument("action", choices=["status"], help="status: the tools, and whether the cluster runs and is ours")
+    p = sub.add_parser("k3d", help="the Seldon k3d cluster: `devstack k3d status`, `devstack k3d images`")
+    p.add_argument(
+        "action",
+        choices=["status", "images"],
+        help="status: the tools, and whether the cluster runs and is ours; images: build and push devstack's own "
+        "images for the cluster's architecture (Seldon's amd64-only parts on arm64), list the build registry",
+    )
     p.add_argument("--stack", default="default")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--force", action="store_true", help="images: build every recipe, even where upstream has a build")
+    p.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="[RECIPE:]NAME=VALUE",
+        help="images: a build arg for every recipe, or for one (mlserver:BASE=python:3.11-slim)",
+    )
 
     p = sub.add_parser("serve", help="deploy a model from MLflow's registry on Seldon (k3d), V2 REST")
     p.add_argument("model", metavar="MODEL[:VERSION]", help="a registered model; the newest version by default")
@@ -748,6 +761,8 @@ def cmd_dashboard(args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_k3d(args: argparse.Namespace, out: Any) -> int:
+    if args.action == "images":
+        return _k3d_images(args, out)
     from devstack.k3d import status
     from devstack.state import project_name, stack_dir
 
@@ -758,6 +773,44 @@ def cmd_k3d(args: argparse.Namespace, out: Any) -> int:
         tools = ", ".join(f"{k} {v}" for k, v in st.tools.items())
         out.print(f"k3d cluster {st.name!r}: {st.detail} ({tools})", highlight=False, soft_wrap=True)
     return EXIT_OK if st.cluster is not None and st.cluster.running and st.ours else EXIT_FAIL
+
+
+def _k3d_images(args: argparse.Namespace, out: Any) -> int:
+    """Build and push the images the stack's cluster needs from devstack (its last plan, else seldon alone)."""
+    from devstack import image_builds
+    from devstack.errors import UsageError
+    from devstack.stack import load_plan
+    from devstack.state import project_name, stack_dir
+
+    bad = [a for a in args.build_arg if "=" not in a]
+    if bad:
+        raise UsageError(f"--build-arg {bad[0]!r} is not NAME=VALUE.", "for example --build-arg BASE=python:3.11-slim.")
+    facts = _facts()
+    plan = load_plan(stack_dir(args.stack))
+    if plan is None or "seldon" not in plan.names():
+        ns = argparse.Namespace(profile=None, services="seldon", budget=None, config=None, stack=args.stack)
+        _, plan, facts = _plan(ns, facts)
+    arch = facts.arch or "amd64"
+    build_args: dict[str, dict[str, str]] = {k: {} for k in image_builds.RECIPES}
+    for a in args.build_arg:  # NAME=VALUE for every recipe, KEY:NAME=VALUE for one (mlserver:BASE=...)
+        name, _, value = a.partition("=")
+        key, _, name = name.rpartition(":")
+        if key and key not in build_args:
+            raise UsageError(f"--build-arg {a!r}: no recipe {key!r}.", f"use one of {', '.join(build_args)}.")
+        for k in [key] if key else build_args:
+            build_args[k][name] = value
+    say = (lambda m: None) if args.json else (lambda m: out.print(m, highlight=False, soft_wrap=True))
+    report = image_builds.for_plan(
+        plan, project_name(args.stack), arch, force=args.force, build_args=build_args, progress=say
+    )
+    if args.json:
+        out.print_json(json.dumps(report.to_dict()))
+        return EXIT_OK
+    if not report.results:
+        out.print(f"nothing to build for {arch}: upstream publishes every image the cluster runs.")
+    for repo, tags in report.listing.items():
+        out.print(f"{report.registry}/{repo}: {', '.join(tags) or '(no tags)'}", highlight=False, soft_wrap=True)
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, out: Any) -> int:

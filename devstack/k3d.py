@@ -387,6 +387,7 @@ class ClusterJob:
         self.k3s_image = ""
         self.registry_image = ""
         self.k3d_version = ""
+        self.image_builds: Any = None  # () -> None: devstack's own images, built and pushed (image_builds.py)
 
     @classmethod
     def for_plan(cls, plan: Any, directory: Path, project: str, facts: Any) -> ClusterJob | None:
@@ -395,7 +396,7 @@ class ClusterJob:
         cluster together."""
         if "seldon" not in plan.names():
             return None
-        from devstack import seldon
+        from devstack import image_builds, seldon
         from devstack.catalog import CATALOG
         from devstack.plan import engine_reserve
         from devstack.render import k3d_cluster_config
@@ -446,6 +447,9 @@ class ClusterJob:
         job.k3s_image = s.images["k3s"]
         job.registry_image = s.images.get("registry", "docker.io/library/registry:2")
         job.k3d_version = check_tools(("k3d",))["k3d"]
+        arch = facts.arch or "amd64"
+        if image_builds.needed({k: v.platforms for k, v in CATALOG["seldon"].images.items()}, arch):
+            job.image_builds = lambda: image_builds.for_plan(plan, project, arch)
         return job
 
     def node_images(self) -> dict[str, str]:
@@ -488,6 +492,8 @@ class ClusterJob:
                 extra_networks=extra,
                 registry_image=self.registry_image,
             )
+            if self.image_builds is not None:  # the build registry exists now; the cluster pulls from it
+                self.image_builds()
             values = self.directory / "k3d" / "seldon-values.yaml"
             values.write_text(self.values_text, encoding="utf-8")
             install_seldon(self.directory, values)

@@ -1,0 +1,95 @@
+"""The pure parts of devstack's image builds: which images need building for which architecture, the refs they are
+tagged and pushed as, the recipe hash that makes a re-run a no-op, and the shipped recipes' contract."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from devstack import image_builds, seldon
+from devstack.catalog import CATALOG
+from devstack.resources import k3d_dir
+
+SPEC = CATALOG["seldon"]
+IMAGES = {k: v.ref for k, v in SPEC.images.items()}
+PLATFORMS = {k: v.platforms for k, v in SPEC.images.items()}
+REGISTRY = "k3d-devstack-builds:5501"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_arm64_needs_the_amd64_only_images_that_have_a_recipe() -> None:
+    assert image_builds.needed(PLATFORMS, "arm64") == ["mlserver", "storage_initializer"]
+
+
+def test_amd64_needs_nothing_unless_forced() -> None:
+    assert image_builds.needed(PLATFORMS, "amd64") == []
+    assert image_builds.needed(PLATFORMS, "amd64", force=True) == ["mlserver", "storage_initializer"]
+
+
+def test_every_catalog_image_that_says_build_it_has_a_recipe() -> None:
+    for key, image in SPEC.images.items():
+        if image.note.startswith("build it"):
+            assert key in image_builds.RECIPES
+            assert (k3d_dir() / "images" / image_builds.RECIPES[key] / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("arch", ["arm64", "amd64"])
+def test_targets_are_tagged_as_the_cluster_names_them(arch: str) -> None:
+    todo = image_builds.targets(IMAGES, PLATFORMS, arch, REGISTRY, 5501, force=arch == "amd64")
+    arm = seldon.cluster_images(IMAGES, PLATFORMS, "arm64", REGISTRY)
+    assert {t.key: t.ref for t in todo} == {
+        "mlserver": arm["mlserver"],
+        "storage_initializer": arm["storage_initializer"],
+    }
+    mls = next(t for t in todo if t.key == "mlserver")
+    assert mls.ref == "k3d-devstack-builds:5501/devstack/mlserver:1.7.1"
+    assert mls.push_ref == "localhost:5501/devstack/mlserver:1.7.1"
+    assert (mls.repository, mls.tag, mls.platform) == ("devstack/mlserver", "1.7.1", f"linux/{arch}")
+
+
+def test_host_ref_swaps_only_the_registry() -> None:
+    assert image_builds.host_ref("k3d-x-builds:5601/devstack/a:1", 5601) == "localhost:5601/devstack/a:1"
+
+
+def test_a_private_mirrors_ref_keeps_its_name_and_tag() -> None:
+    images = {**IMAGES, "mlserver": "harbor.local/seldonio/mlserver:1.7.1-custom"}
+    (t,) = [t for t in image_builds.targets(images, PLATFORMS, "arm64", REGISTRY, 5501) if t.key == "mlserver"]
+    assert t.ref == f"{REGISTRY}/devstack/mlserver:1.7.1-custom"
+
+
+def test_recipe_hash_follows_files_platform_and_build_args(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".wheels").mkdir()
+    h = image_builds.recipe_hash(tmp_path, "linux/arm64")
+    assert h == image_builds.recipe_hash(tmp_path, "linux/arm64")
+    (tmp_path / ".wheels" / "x.whl").write_text("ignored")  # dotfiles: build inputs, not the recipe
+    assert image_builds.recipe_hash(tmp_path, "linux/arm64") == h
+    assert image_builds.recipe_hash(tmp_path, "linux/amd64") != h
+    assert image_builds.recipe_hash(tmp_path, "linux/arm64", {"BASE": "python:3.12-slim"}) != h
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nENV A=1\n")
+    assert image_builds.recipe_hash(tmp_path, "linux/arm64") != h
+
+
+def test_the_mlserver_recipe_has_the_test_beds_pins_and_seldons_contract() -> None:
+    shipped = k3d_dir() / "images" / "mlserver"
+    testbed = REPO / "tests" / "testbed" / "images" / "mlserver"
+
+    def pins(p: Path) -> list[str]:
+        return [line for line in p.read_text().splitlines() if line and not line.startswith("#")]
+
+    for name in ("requirements.txt", "constraints.txt"):
+        assert pins(shipped / name) == pins(testbed / name)
+    text = (shipped / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE=docker\.io/library/python:3\.11-slim$", text, re.M)
+    assert "MLSERVER_MODELS_DIR=/mnt/models" in text and "USER 1000" in text
+    assert "EXPOSE 8080 8081 8082" in text
+    init = (k3d_dir() / "images" / "storage-initializer" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["rclone", "copy"]' in init
+
+
+def test_registry_down_is_an_environment_problem() -> None:
+    with pytest.raises(image_builds.RegistryUnreachable) as e:
+        image_builds.Registry(1, timeout=2).ping()
+    assert e.value.exit_code == 3 and "127.0.0.1:1 does not answer" in e.value.one_line()
