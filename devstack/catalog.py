@@ -296,12 +296,12 @@ CATALOG: dict[str, ServiceSpec] = {
                 "storage_initializer": Image(
                     "seldonio/rclone-storage-initializer:1.17.1",
                     AMD64_ONLY,
-                    note="build it for arm64: rclone's own image is multi-arch; Seldon's adds ENTRYPOINT rclone copy",
+                    note="built for arm64 by devstack (k3d/images/storage-initializer: rclone's multi-arch image + rclone copy)",
                 ),
                 "mlserver": Image(
                     "seldonio/mlserver:1.7.1",
                     AMD64_ONLY,
-                    note="build it for arm64 from PyPI (recipe: tests/testbed/images/mlserver; not automated yet)",
+                    note="built for arm64 by devstack from PyPI (k3d/images/mlserver)",
                 ),
             },
             ports=(
