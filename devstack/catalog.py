@@ -296,7 +296,7 @@ CATALOG: dict[str, ServiceSpec] = {
                 "storage_initializer": Image(
                     "seldonio/rclone-storage-initializer:1.17.1",
                     AMD64_ONLY,
-                    note="built for arm64 by devstack (k3d/images/storage-initializer: rclone's multi-arch image + rclone copy)",
+                    note="built for arm64 by devstack (k3d/images/storage-initializer: rclone's image + rclone copy)",
                 ),
                 "mlserver": Image(
                     "seldonio/mlserver:1.7.1",
