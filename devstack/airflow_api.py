@@ -39,6 +39,10 @@ class Airflow:
         except (urllib.error.URLError, OSError) as e:
             raise EnvironmentProblem(f"Airflow did not answer at {self.url}: {e}", "run `devstack status`.") from None
 
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One call of the v2 REST API (`path` after /api/v2)."""
+        return self._request(method, f"/api/v2{path}", body)
+
     def _login(self) -> str:
         out = self._request("POST", "/auth/token", {"username": self._user, "password": self._password}, auth=False)
         return str(out["access_token"])

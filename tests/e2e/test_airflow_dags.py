@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 
+from devstack.airflow_api import Airflow as AirflowApi
 from devstack.pipeline import FEATURES, MLFLOW_BUCKET, MODEL_NAME, TRAINING_DAG, experiment_name
-from tests import testbed_images as testbed
 from tests.conftest import REPO, run_cli
+from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "dagtest"
@@ -52,17 +53,9 @@ def _cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    images = testbed.testbed_images()
-    needed = ["POSTGRES", "AIRFLOW", "CLICKHOUSE", "MINIO", "MLFLOW"]
-    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
-    if missing:
-        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
-    state = tmp_path_factory.mktemp("state")
-    from devstack.catalog import CATALOG
-
-    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
-    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
-    e = {**images, "XDG_STATE_HOME": str(state)}
+    e = shifted_env(
+        tmp_path_factory.mktemp("state"), SERVICES, SHIFT, ["POSTGRES", "AIRFLOW", "CLICKHOUSE", "MINIO", "MLFLOW"]
+    )
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 
@@ -70,17 +63,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def stack(env: dict[str, str]) -> dict[str, str]:
     """The stack up and bootstrapped; the endpoints and credentials `devstack env` gives."""
-    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    config = config_path(env)
     r = _cli("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     r = _cli("env", "--stack", STACK, "--format", "json", env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     endpoints = dict(json.loads(r.stdout))
     b = _cli("bootstrap", "--stack", STACK, env=env, timeout=300)
-    if b.returncode == 2 and "invalid choice" in b.stderr:  # a devstack without the command: the schema by hand
-        _apply_schema(endpoints)
-    else:
-        assert b.returncode == 0, b.stdout[-3000:] + b.stderr[-2000:]
+    assert b.returncode == 0, b.stdout[-3000:] + b.stderr[-2000:]
     return endpoints
 
 
@@ -96,14 +86,6 @@ def _clickhouse(ep: dict[str, str], sql: str, data: bytes | None = None) -> str:
             return str(r.read().decode())
     except urllib.error.HTTPError as e:
         raise AssertionError(f"ClickHouse: {e.read().decode()[:500]}") from None
-
-
-def _apply_schema(ep: dict[str, str]) -> None:
-    sql = (REPO / "devstack" / "pipeline" / "clickhouse.sql").read_text()
-    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    for statement in (s.strip() for s in body.split(";\n")):
-        if statement:
-            _clickhouse(ep, statement.rstrip(";"))
 
 
 def _signal_rows(day: dt.date, seed: int = 7) -> tuple[list[str], list[str]]:
@@ -129,34 +111,11 @@ def _signal_rows(day: dt.date, seed: int = 7) -> tuple[list[str], list[str]]:
 
 
 # ---- Airflow REST API v2 ------------------------------------------------------------------------------------
-class Airflow:
+class Airflow(AirflowApi):
+    """devstack's REST client, plus what only the test reads: task logs, durations and a failure report."""
+
     def __init__(self, ep: dict[str, str]) -> None:
-        self.url = ep["AIRFLOW_URL"].rstrip("/")
-        body = json.dumps({"username": ep["AIRFLOW_USER"], "password": ep["AIRFLOW_PASSWORD"]}).encode()
-        req = urllib.request.Request(
-            f"{self.url}/auth/token", data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=30) as r:
-            self.token = json.load(r)["access_token"]
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
-        req = urllib.request.Request(f"{self.url}/api/v2{path}", data=data, method=method, headers=headers)
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.load(r)
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict[str, Any]:
-        """Until the dag-processor has parsed the file (it scans the folder every 30 s or so)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return dict(self.call("GET", f"/dags/{dag_id}"))
-            except urllib.error.HTTPError as e:
-                if e.code != 404 or time.monotonic() > deadline:
-                    errors = self.call("GET", "/importErrors")
-                    raise AssertionError(f"{dag_id} not listed ({e.code}); import errors: {errors}") from None
-            time.sleep(3)
+        super().__init__(ep["AIRFLOW_URL"], ep["AIRFLOW_USER"], ep["AIRFLOW_PASSWORD"])
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[dict[str, Any]]:
         """A task's log as Airflow's structured events (each with `event` and `timestamp`)."""
@@ -288,7 +247,7 @@ def test_training_dag_trains_registers_and_promotes(stack: dict[str, str]) -> No
 
     # the DAG is parsed, with no import errors
     af = Airflow(ep)
-    dag = af.wait_for_dag(TRAINING_DAG)
+    dag = af.wait_for_dag(TRAINING_DAG, 180)
     errors = af.call("GET", "/importErrors")
     assert errors["total_entries"] == 0, errors
     assert dag["is_paused"] is True  # new DAGs start paused (AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION)
@@ -414,7 +373,7 @@ def test_too_little_data_fails_with_one_message(stack: dict[str, str]) -> None:
     rows, _ = _signal_rows(dt.date(2026, 1, 2))
     _clickhouse(ep, "INSERT INTO market.signals FORMAT TabSeparated", ("\n".join(rows[:5]) + "\n").encode())
     af = Airflow(ep)
-    af.wait_for_dag(TRAINING_DAG)
+    af.wait_for_dag(TRAINING_DAG, 180)
     af.call("PATCH", f"/dags/{TRAINING_DAG}", {"is_paused": False})
     run = af.call("POST", f"/dags/{TRAINING_DAG}/dagRuns", {"logical_date": "2026-01-02T12:00:00Z"})
     run_id = run["dag_run_id"]

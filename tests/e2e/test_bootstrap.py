@@ -9,14 +9,13 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack import pipeline
-from tests import testbed_images as testbed
 from tests.conftest import run_cli
+from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "e2e-boot"
@@ -26,24 +25,19 @@ SHIFT = 23000  # every published port moved by a devstack.yaml: no other stack's
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    images = testbed.testbed_images()
-    needed = ["KAFKA", "REDIS", "MINIO", "CLICKHOUSE", "POSTGRES", "MLFLOW"]
-    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
-    if missing:
-        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
-    state = tmp_path_factory.mktemp("state")
-    from devstack.catalog import CATALOG
-
-    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
-    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
-    e = {**images, "XDG_STATE_HOME": str(state)}
+    e = shifted_env(
+        tmp_path_factory.mktemp("state"),
+        SERVICES,
+        SHIFT,
+        ["KAFKA", "REDIS", "MINIO", "CLICKHOUSE", "POSTGRES", "MLFLOW"],
+    )
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 
 
 @pytest.fixture(scope="module")
 def first_up(env: dict[str, str]) -> dict[str, Any]:
-    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    config = config_path(env)
     r = run_cli("up", "--services", SERVICES, "--budget", "8g", "--stack", STACK, "--config", config, "--json", env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     return dict(json.loads(r.stdout))

@@ -13,14 +13,13 @@ import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests import testbed_images as testbed
 from tests.conftest import REPO, run_cli
 from tests.notebook_runner import run_notebook
+from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "nbtest"
@@ -36,27 +35,20 @@ CELL_TIMEOUT = 600
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    images = testbed.testbed_images()
-    needed = ["KAFKA", "SPARK", "CLICKHOUSE", "POSTGRES", "MINIO", "REDIS", "MLFLOW", "JUPYTER"]
-    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
-    if missing:
-        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
-    state = tmp_path_factory.mktemp("state")
-    from devstack.catalog import CATALOG
-
-    services: dict[str, dict[str, Any]] = {
-        n: {"ports": {p.name: p.host + SHIFT for p in CATALOG[n].ports}} for n in SERVICES.split(",")
-    }
-    services["kafka"]["replicas"] = 1
-    (state / "devstack.yaml").write_text(json.dumps({"services": services}))
-    e = {**images, "XDG_STATE_HOME": str(state)}
+    e = shifted_env(
+        tmp_path_factory.mktemp("state"),
+        SERVICES,
+        SHIFT,
+        ["KAFKA", "SPARK", "CLICKHOUSE", "POSTGRES", "MINIO", "REDIS", "MLFLOW", "JUPYTER"],
+        extra={"kafka": {"replicas": 1}},
+    )
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 
 
 @pytest.fixture(scope="module")
 def stack_env(env: dict[str, str]) -> dict[str, str]:
-    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    config = config_path(env)
     up = ("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, "--json")
     r = _devstack(*up, env=env, timeout=900)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]

@@ -16,30 +16,22 @@ import pytest
 
 from devstack import pipeline
 from devstack.demo import NEEDS
-from tests import testbed_images as testbed
 from tests.conftest import run_cli
+from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "e2e-pipe"
 SHIFT = 24000  # every published port moved by a devstack.yaml: no other stack's ports are needed
 TICKS = 4000
-SERVICES = ",".join((*NEEDS, "prometheus"))  # Prometheus too: it watches the demo's model server
+SERVICES = ",".join((*NEEDS, "prometheus"))
+IMAGES = ["KAFKA", "SPARK", "CLICKHOUSE", "JUPYTER", "POSTGRES", "MINIO", "MLFLOW", "AIRFLOW", "REDIS", "MLSERVER"]
+IMAGES += ["PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"]  # Prometheus too: it watches the demo's model server
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    images = testbed.testbed_images()
-    needed = ["KAFKA", "SPARK", "CLICKHOUSE", "JUPYTER", "POSTGRES", "MINIO", "MLFLOW", "AIRFLOW", "REDIS", "MLSERVER"]
-    needed += ["PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"]
-    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
-    if missing:
-        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
-    state = tmp_path_factory.mktemp("state")
-    from devstack.catalog import CATALOG
-
-    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
-    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
-    e = {**images, "XDG_STATE_HOME": str(state), "DEVSTACK_MODEL_SERVER_PORT": str(18080 + SHIFT)}
+    e = shifted_env(tmp_path_factory.mktemp("state"), SERVICES, SHIFT, IMAGES)
+    e["DEVSTACK_MODEL_SERVER_PORT"] = str(18080 + SHIFT)
     yield e
     run_cli("demo", "--stack", STACK, "--stop", env=e)
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
@@ -47,7 +39,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def stack_env(env: dict[str, str]) -> dict[str, str]:
-    config = str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
+    config = config_path(env)
     r = run_cli("up", "--services", SERVICES, "--budget", "14g", "--stack", STACK, "--config", config, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     r = run_cli("env", "--stack", STACK, "--format", "json", env=env)

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from devstack.stack import load_plan
-from tests import testbed_images as testbed
 from tests.conftest import run_cli
+from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "e2e-prom"
@@ -34,30 +34,21 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    images = testbed.testbed_images()
-    needed = ["KAFKA", "REDIS", "MINIO", "SPARK", "CLICKHOUSE", "PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"]
-    missing = [n for n in needed if f"DEVSTACK_IMAGE_{n}" not in images]
-    if missing:
-        pytest.fail(f"test images missing ({', '.join(missing)}): run bash tests/testbed/setup.sh")
-    state = tmp_path_factory.mktemp("state")
-    from devstack.catalog import CATALOG
-
-    ports = {n: {p.name: p.host + SHIFT for p in CATALOG[n].ports} for n in SERVICES.split(",")}
-    (state / "devstack.yaml").write_text(json.dumps({"services": {n: {"ports": p} for n, p in ports.items()}}))
-    e = {**images, "XDG_STATE_HOME": str(state)}
+    e = shifted_env(
+        tmp_path_factory.mktemp("state"),
+        SERVICES,
+        SHIFT,
+        ["KAFKA", "REDIS", "MINIO", "SPARK", "CLICKHOUSE", "PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"],
+    )
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 
 
 @pytest.fixture(scope="module")
 def up(env: dict[str, str]) -> dict[str, Any]:
-    r = run_cli(*UP, _config(env), "--json", env=env)
+    r = run_cli(*UP, config_path(env), "--json", env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     return dict(json.loads(r.stdout))
-
-
-def _config(env: dict[str, str]) -> str:
-    return str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")
 
 
 def _get(path: str) -> Any:
@@ -203,7 +194,7 @@ def test_a_stopped_exporter_shows_as_a_down_job_with_its_error(up: dict[str, Any
         assert redis["health"] == "down" and redis["last_error"], redis
         assert not prom["healthy"] and "redis-exporter" in prom["detail"], prom["detail"]
     finally:
-        r = run_cli(*UP, _config(env), env=env)
+        r = run_cli(*UP, config_path(env), env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert _wait_for(("redis",), "up", timeout=60)["redis"][0] == "up"
 
@@ -224,7 +215,7 @@ def test_kafka_exporter_waits_out_a_kafka_outage_without_restarting(up: dict[str
         logs = subprocess.run(["docker", "logs", "--since", "90s", exporter], capture_output=True, text=True)
         assert (logs.stdout + logs.stderr).count("Starting kafka_exporter") >= 2, logs.stderr[-2000:]
     finally:
-        r = run_cli(*UP, _config(env), env=env)
+        r = run_cli(*UP, config_path(env), env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert _wait_for(("kafka",), "up", timeout=90)["kafka"][0] == "up"
     assert _values('kafka_brokers{job="kafka"}', [3.0]) == [3.0]
