@@ -237,6 +237,14 @@ def prometheus_targets(plan: Plan, timeout: float = 5) -> list[JobHealth]:
     return summarize(parse_targets(doc), expected)
 
 
+def reload_prometheus(plan: Plan, timeout: float = 10) -> None:
+    """Have Prometheus read prometheus.yml again (its lifecycle API, on in compose/prometheus.yaml): a new scrape
+    job reaches a running Prometheus without a restart, and its data and targets' state stay. Raises on a
+    connection error or a config Prometheus refuses (its answer names the error)."""
+    base = f"http://{_host(plan)}:{_port(plan, 'prometheus', 'http')}"
+    _http(f"{base}/-/reload", data=b"", timeout=timeout)
+
+
 def probe_prometheus(plan: Plan, secrets: dict[str, str]) -> Probe:
     """Prometheus is healthy when it is ready and answers its targets API. A target that is down does not make
     Prometheus unhealthy (that is the scraped service's problem, and `status` shows it per job); it is named."""

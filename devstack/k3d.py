@@ -388,6 +388,7 @@ class ClusterJob:
         self.registry_image = ""
         self.k3d_version = ""
         self.image_builds: Any = None  # () -> None: devstack's own images, built and pushed (image_builds.py)
+        self.prometheus = False  # the plan runs Prometheus: give it a token to scrape the model servers with
 
     @classmethod
     def for_plan(cls, plan: Any, directory: Path, project: str, facts: Any) -> ClusterJob | None:
@@ -447,6 +448,7 @@ class ClusterJob:
         job.k3s_image = s.images["k3s"]
         job.registry_image = s.images.get("registry", "docker.io/library/registry:2")
         job.k3d_version = check_tools(("k3d",))["k3d"]
+        job.prometheus = "prometheus" in plan.names()
         arch = facts.arch or "amd64"
         if image_builds.needed({k: v.platforms for k, v in CATALOG["seldon"].images.items()}, arch):
             job.image_builds = lambda: image_builds.for_plan(plan, project, arch)
@@ -497,6 +499,10 @@ class ClusterJob:
             values = self.directory / "k3d" / "seldon-values.yaml"
             values.write_text(self.values_text, encoding="utf-8")
             install_seldon(self.directory, values)
+            if self.prometheus:  # model monitoring: Prometheus scrapes the model pods through the API server
+                from devstack import cluster_metrics
+
+                cluster_metrics.install_credentials(self.directory, *cluster_metrics.grant(self.directory))
         except ToolFailed as e:
             self.error = explain(e)
         except EnvironmentProblem as e:

@@ -222,6 +222,7 @@ def up(
 
         old = load_plan(directory)
         before = _fingerprint(directory)
+        prom_before = _prometheus_config(directory)
         ev.step("rendering the stack")
         render(plan, directory, project, notebooks=notebooks)
         secrets = read_secrets(directory)
@@ -234,7 +235,7 @@ def up(
             if current and all(p.ok for p in current.values()):
                 if cluster is not None:
                     cluster.start()
-                k3d_failed = _cluster_failures(cluster)
+                k3d_failed = _cluster_failures(cluster) + _sync_prometheus(plan, directory, project, prom_before)
                 return UpResult(
                     plan, directory, project, not k3d_failed, [], current, k3d_failed, time.monotonic() - t0, skipped
                 )
@@ -303,6 +304,8 @@ def up(
             if not p.ok
         ]
         failures += _cluster_failures(cluster)
+        if probes.get("prometheus") is not None and probes["prometheus"].ok:
+            failures += _sync_prometheus(plan, directory, project, prom_before)
         return UpResult(plan, directory, project, False, changes, probes, failures, time.monotonic() - t0, skipped)
 
 
@@ -317,6 +320,39 @@ def _k3d_state(directory: Path, project: str) -> tuple[str, bool, str]:
     if st.cluster is None:
         return "missing", False, st.detail
     return ("running" if st.cluster.running else "stopped"), bool(st.cluster.running and st.ours), st.detail
+
+
+def _prometheus_config(directory: Path) -> str | None:
+    path = directory / "config/prometheus/prometheus.yml"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _sync_prometheus(plan: Plan, directory: Path, project: str, before: str | None) -> list[Failure]:
+    """Reload a running Prometheus whose prometheus.yml changed: this run's render (another plan's services) or
+    the k3d cluster's job, which can be written only once the cluster has given Prometheus a token. Compose does
+    not recreate a container whose mounted files changed, and Prometheus reads its config only at start or
+    reload."""
+    from devstack.health import reload_prometheus
+    from devstack.render import write_prometheus_config
+
+    if "prometheus" not in plan.names():
+        return []
+    wrote = write_prometheus_config(plan, directory, project)
+    # a stack's first start reads the file as render wrote it; only the cluster's job comes after
+    if not wrote and (before is None or _prometheus_config(directory) == before):
+        return []
+    try:
+        reload_prometheus(plan)
+    except Exception as e:
+        return [
+            Failure(
+                "prometheus",
+                f"could not reload Prometheus with its new scrape jobs: {str(e)[:160]}",
+                "",
+                "`devstack restart prometheus` reads the config afresh; `devstack logs prometheus` names the error.",
+            )
+        ]
+    return []
 
 
 def _cluster_failures(cluster: ClusterJob | None) -> list[Failure]:
@@ -515,6 +551,11 @@ def down(stack: str, *, volumes: bool) -> list[str]:
 
             try:
                 k3d_down(project)
+                from devstack.cluster_metrics import forget_credentials
+                from devstack.render import write_prometheus_config
+
+                forget_credentials(directory)  # the next cluster has another CA and token: the job goes with them
+                write_prometheus_config(plan, directory, project)
             except DevstackError as e:  # the Compose services still go down; the k3d error is reported after
                 k3d_error = e
         engine.down(volumes=volumes)
