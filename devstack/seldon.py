@@ -10,8 +10,8 @@ What gets deployed for `devstack serve NAME[:VERSION]`:
   limited to the plan's memory per model server, and Prometheus scraping annotations on MLServer's metrics
   port (8082, /metrics) for request metrics ("model monitoring" in the seed).
 Images: Seldon publishes amd64 only; on arm64 the manifests name arm64 builds in the cluster's build registry
-(`cluster_images`), which devstack does not build and push yet (see README "Seldon on k3d").
-"""
+(`cluster_images`), which `image_builds.py` builds and pushes (see README "Seldon on k3d").
+Prometheus reaches the annotated pods through the API server (cluster_metrics.py)."""
 
 from __future__ import annotations
 

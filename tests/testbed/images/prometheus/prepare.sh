@@ -14,6 +14,7 @@ modver="v0.$(echo "$version" | awk -F. '{ printf "%d%02d.%d", $1, $2, $3 }')"   
 module=github.com/prometheus/prometheus
 cache="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/prometheus/$version"
 if [[ ! -x "$cache/prometheus" || ! -x "$cache/promtool" ]]; then
+    [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"   # the toolchain's usual home, if PATH lacks it
     command -v go >/dev/null || { echo "go is not on PATH (needed once per machine)" >&2; exit 1; }
     start=$SECONDS
     dir="$(go mod download -json "$module@$modver" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')"
