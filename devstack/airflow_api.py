@@ -81,6 +81,12 @@ class Airflow:
         quoted = urllib.parse.quote(run_id, safe="")
         return str(self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}")["state"])
 
+    def active_runs(self, dag_id: str) -> list[str]:
+        """Run ids of the DAG's runs that are queued or running (Airflow 3's API takes `state` more than once)."""
+        quoted = urllib.parse.quote(dag_id, safe="")
+        runs = self._request("GET", f"/api/v2/dags/{quoted}/dagRuns?state=queued&state=running&limit=100")
+        return [str(r["dag_run_id"]) for r in runs.get("dag_runs", [])]
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         quoted = urllib.parse.quote(run_id, safe="")
         tis = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]

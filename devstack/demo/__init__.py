@@ -285,6 +285,11 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
                 f"the training run ended {c.dag_run or 'unfinished'} (tasks: {states}).",
                 "open Airflow's UI (devstack env: AIRFLOW_URL) for the task logs.",
             )
+        # Unpausing the daily DAG makes Airflow schedule the latest day's run beside ours, and it registers a
+        # version too: serve what the registry holds once both are done, not a version a minute from stale
+        for other in airflow.active_runs(pipeline.TRAINING_DAG):
+            step(f"Airflow: waiting for the scheduled run {other} too (it registers a version as well)")
+            airflow.wait_run(pipeline.TRAINING_DAG, other, opts.timeout_s)
     image = mlserver_image(directory)
     if not _image_present(image):
         step(f"pulling the model server's image {image} (once)")

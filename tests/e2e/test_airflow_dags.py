@@ -268,7 +268,14 @@ def test_training_dag_trains_registers_and_promotes(stack: dict[str, str]) -> No
     assert not [e for e in env if e.startswith("_PIP_ADDITIONAL_REQUIREMENTS=")], env
     with SchedulerMemory() as memory:
         af.call("PATCH", f"/dags/{TRAINING_DAG}", {"is_paused": False})
+        # what `devstack demo` waits out before serving: the scheduled run, listed while queued or running
+        deadline, active = time.monotonic() + 120, []
+        while not active and time.monotonic() < deadline:
+            active = af.active_runs(TRAINING_DAG)
+            time.sleep(1)
         scheduled = _wait_for_scheduled_run(af, timeout=900)
+        assert active == [scheduled["dag_run_id"]], active
+        assert af.active_runs(TRAINING_DAG) == []
         assert scheduled["state"] == "success", af.task_report(TRAINING_DAG, scheduled["dag_run_id"])
         logical_z = logical.isoformat().replace("+00:00", "Z")
         run = af.call("POST", f"/dags/{TRAINING_DAG}/dagRuns", {"logical_date": logical_z})
