@@ -14,13 +14,9 @@ modver="v0.$(echo "$version" | awk -F. '{ printf "%d%02d.%d", $1, $2, $3 }')"   
 module=github.com/prometheus/prometheus
 cache="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/prometheus/$version"
 if [[ ! -x "$cache/prometheus" || ! -x "$cache/promtool" ]]; then
-    [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"   # the toolchain's usual home, if PATH lacks it
-    command -v go >/dev/null || { echo "go is not on PATH (needed once per machine)" >&2; exit 1; }
+    source "$here/../../lib/go_source.sh"
     start=$SECONDS
-    dir="$(go mod download -json "$module@$modver" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')"
-    tmp="$(mktemp -d)"
-    cp -a "$dir/." "$tmp/"
-    chmod -R u+w "$tmp"
+    tmp="$(go_module_copy "$module@$modver")"
     cat >"$tmp/plugins/plugins.go" <<'GO'
 // devstack test bed: the service discoveries devstack's prometheus.yml uses (plugins.yml's choice).
 
@@ -32,10 +28,8 @@ import (
 )
 GO
     flags="-s -w -X github.com/prometheus/common/version.Version=$version -X github.com/prometheus/common/version.Branch=release"
-    (cd "$tmp" && GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 GOOS=linux GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
-        go build -trimpath -o .out/prometheus -ldflags "$flags" ./cmd/prometheus \
-        && GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 GOOS=linux GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
-        go build -trimpath -o .out/promtool -ldflags "$flags" ./cmd/promtool)
+    (cd "$tmp" && go build -trimpath -o .out/prometheus -ldflags "$flags" ./cmd/prometheus \
+        && go build -trimpath -o .out/promtool -ldflags "$flags" ./cmd/promtool)
     "$tmp/.out/prometheus" --version >/dev/null
     mkdir -p "$cache"
     mv -f "$tmp/.out/prometheus" "$tmp/.out/promtool" "$cache/"

@@ -14,15 +14,11 @@ version="${REDIS_EXPORTER_VERSION:-v1.74.0}"
 module=github.com/oliver006/redis_exporter
 cache="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/redis-exporter/$version"
 if [[ ! -x "$cache/redis_exporter" ]]; then
-    command -v go >/dev/null || { echo "go is not on PATH (needed once per machine)" >&2; exit 1; }
+    source "$here/../../lib/go_source.sh"
     export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}$module"
     start=$SECONDS
-    dir="$(go mod download -json "$module@$version" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')"
-    tmp="$(mktemp -d)"
-    cp -a "$dir/." "$tmp/"
-    chmod -R u+w "$tmp"
-    (cd "$tmp" && GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 GOOS=linux GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
-        go build -trimpath -o redis_exporter \
+    tmp="$(go_module_copy "$module@$version")"
+    (cd "$tmp" && go build -trimpath -o redis_exporter \
         -ldflags "-s -w -X main.BuildVersion=$version -X main.BuildCommitSha=$version -X main.BuildDate=release" .)
     "$tmp/redis_exporter" --version >/dev/null 2>&1
     mkdir -p "$cache"

@@ -12,16 +12,12 @@ version="${REGISTRY_VERSION:-v3.0.0}"
 module=github.com/distribution/distribution/v3
 cache="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/registry/$version"
 if [[ ! -x "$cache/registry" ]]; then
-    command -v go >/dev/null || { echo "go is not on PATH (needed once per machine)" >&2; exit 1; }
+    source "$here/../../lib/go_source.sh"
     export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/distribution/distribution"
     start=$SECONDS
-    dir="$(go mod download -json "$module@$version" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or sys.exit(d.get("Error", "no Dir")))')"
-    tmp="$(mktemp -d)"
-    cp -a "$dir/." "$tmp/"
-    chmod -R u+w "$tmp"
+    tmp="$(go_module_copy "$module@$version")"
     rm -rf "$tmp/vendor"
-    (cd "$tmp" && GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 GOOS=linux GOFLAGS="${GOFLAGS:-} -buildvcs=false" \
-        go build -trimpath -o .out/registry \
+    (cd "$tmp" && go build -trimpath -o .out/registry \
         -ldflags "-s -w -X $module/version.version=$version -X $module/version.mainpkg=$module" ./cmd/registry)
     "$tmp/.out/registry" --version >/dev/null  # ./registry is a source directory
     mkdir -p "$cache"
