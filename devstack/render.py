@@ -395,9 +395,7 @@ def render(plan: Plan, directory: Path, project: str, notebooks: Path | None = N
     # the k3d cluster's credentials for Prometheus, written by `up` once the cluster exists, stay while seldon is
     # planned (a plan without it drops them with the job)
     kept = cluster_metrics.credential_files(directory) if "seldon" in plan.names() else set()
-    files = config_files(
-        plan, secrets, project, cluster_metrics=bool(kept) and cluster_metrics.credentials_present(directory)
-    )
+    files = config_files(plan, secrets, project, cluster_metrics=_scrapes_cluster(plan, directory))
     wanted = {f"compose/{f}" for f in compose_files(plan)} | set(files) | kept
     _remove_stale(directory, wanted)
     written = []
@@ -413,6 +411,11 @@ def render(plan: Plan, directory: Path, project: str, notebooks: Path | None = N
     return Rendered(directory, project, (directory / ".env", *written))
 
 
+def _scrapes_cluster(plan: Plan, directory: Path) -> bool:
+    """Whether prometheus.yml gets the k3d cluster's job: seldon planned and its credentials written."""
+    return "seldon" in plan.names() and cluster_metrics.credentials_present(directory)
+
+
 def write_prometheus_config(plan: Plan, directory: Path, project: str) -> bool:
     """Rewrite prometheus.yml alone (the k3d cluster's job appears once its credentials exist); True when it
     changed, so the caller reloads Prometheus. compose/prometheus.yaml mounts the directory, not the file, so
@@ -420,8 +423,7 @@ def write_prometheus_config(plan: Plan, directory: Path, project: str) -> bool:
     if "prometheus" not in plan.names():
         return False
     path = directory / "config/prometheus/prometheus.yml"
-    with_cluster = "seldon" in plan.names() and cluster_metrics.credentials_present(directory)
-    text = _prometheus_yml(plan, project if with_cluster else None)
+    text = _prometheus_yml(plan, project if _scrapes_cluster(plan, directory) else None)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
     _write(path, text)
