@@ -13,7 +13,9 @@ def apply(ttl_s: int, redis_url: str) -> list[Change]:
     r = redis.Redis.from_url(redis_url, socket_timeout=10, decode_responses=True)
     try:
         out = []
-        have = r.get(FEATURE_TTL_KEY)
+        raw = r.get(FEATURE_TTL_KEY)
+        # str with decode_responses=True; redis-py 8.1's types cannot tell, so say it here rather than cast
+        have = raw.decode() if isinstance(raw, bytes) else raw
         if have != str(ttl_s):
             r.set(FEATURE_TTL_KEY, ttl_s)
             out.append(Change("redis", FEATURE_TTL_KEY, UPDATED, f"feature TTL {have or 'unset'} -> {ttl_s} s"))
