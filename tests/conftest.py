@@ -14,18 +14,72 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run devstack as a user would: a fresh process, its real exit code and streams."""
+# How long a CLI call may take before a test gives up on it: the product's own deadlines are inside (each
+# service's probe, the demo's stages), these only catch a hang. Generous on purpose: on two loaded cores a
+# ten-service `up` has taken 2 min and the demo 2.5 min, and a deadline near the typical time tests the machine.
+CLI_DEADLINES_S = {"up": 900.0, "demo": 1200.0, "bootstrap": 600.0, "down": 600.0}
+CLI_DEADLINE_S = 300.0
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run devstack as a user would: a fresh process, its real exit code and streams. A call that outlives its
+    deadline fails the test with what it was doing: its last output and, for a stack, which services
+    `devstack status` says are not healthy."""
     # the checkout these tests belong to, whatever an editable install elsewhere points at
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "devstack", *args],
-        cwd=cwd or REPO,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = next((a for a in args if not a.startswith("-")), "")
+    deadline = timeout if timeout is not None else CLI_DEADLINES_S.get(command, CLI_DEADLINE_S)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "devstack", *args],
+            cwd=cwd or REPO,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=deadline,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(_timeout_report(args, deadline, e, cwd or REPO, full_env), pytrace=False)
+
+
+def _text(b: bytes | str | None) -> str:
+    return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+
+def _timeout_report(
+    args: tuple[str, ...], deadline: float, e: subprocess.TimeoutExpired, cwd: Path, env: dict[str, str]
+) -> str:
+    lines = [f"`devstack {' '.join(args)}` did not finish within {deadline:.0f} s (test deadline)."]
+    for name, stream in (("stdout", e.stdout), ("stderr", e.stderr)):
+        tail = _text(stream).strip().splitlines()[-15:]
+        if tail:
+            lines += [f"its last {name}:", *("  " + t for t in tail)]
+    stack = args[args.index("--stack") + 1] if "--stack" in args[:-1] else None
+    if stack is not None:
+        lines.append(_not_healthy(stack, cwd, env))
+    return "\n".join(lines)
+
+
+def _not_healthy(stack: str, cwd: Path, env: dict[str, str]) -> str:
+    """Which services of the stack were not healthy when the test gave up, as `devstack status` sees them."""
+    import json
+
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "devstack", "status", "--stack", stack, "--json"],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        services = json.loads(r.stdout)["services"]
+    except (subprocess.TimeoutExpired, ValueError, KeyError) as err:
+        return f"`devstack status --stack {stack}` gave no answer either ({type(err).__name__})"
+    bad = [f"{s.get('name')}: {s.get('state')}, {s.get('detail', '')}" for s in services if not s.get("healthy")]
+    return "not healthy then: " + ("; ".join(bad) if bad else "none (every service was healthy)")
 
 
 def _compose_available() -> bool:

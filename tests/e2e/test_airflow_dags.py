@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -28,7 +26,7 @@ import pytest
 
 from devstack.airflow_api import Airflow as AirflowApi
 from devstack.pipeline import FEATURES, MLFLOW_BUCKET, MODEL_NAME, TRAINING_DAG, experiment_name
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -44,13 +42,6 @@ SYMBOLS = ("AAA", "BBB", "CCC", "DDD")
 WINDOWS = 90  # one-minute windows per symbol: 360 rows, 356 of them labelled (a symbol's last has no next one)
 
 
-def _cli(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """run_cli with room for Airflow's first start (the database migration)."""
-    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(REPO), **env}
-    cmd = [sys.executable, "-m", "devstack", *args]
-    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     e = shifted_env(
@@ -64,12 +55,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 def stack(env: dict[str, str]) -> dict[str, str]:
     """The stack up and bootstrapped; the endpoints and credentials `devstack env` gives."""
     config = config_path(env)
-    r = _cli("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, env=env)
+    r = run_cli("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    r = _cli("env", "--stack", STACK, "--format", "json", env=env, timeout=60)
+    r = run_cli("env", "--stack", STACK, "--format", "json", env=env)
     assert r.returncode == 0, r.stderr
     endpoints = dict(json.loads(r.stdout))
-    b = _cli("bootstrap", "--stack", STACK, env=env, timeout=300)
+    b = run_cli("bootstrap", "--stack", STACK, env=env)
     assert b.returncode == 0, b.stdout[-3000:] + b.stderr[-2000:]
     return endpoints
 

@@ -63,11 +63,11 @@ def run_app(app: DashboardApp, size: tuple[int, int], body: Callable) -> None:  
     asyncio.run(main())
 
 
-async def until(pilot, cond: Callable[[], bool], timeout: float, what: str) -> float:  # type: ignore[no-untyped-def]
+async def until(pilot, cond: Callable[[], bool], timeout: float, what: str | Callable[[], str]) -> float:  # type: ignore[no-untyped-def]
     t0 = time.monotonic()
     while not cond():
         if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"not within {timeout}s: {what}")
+            raise AssertionError(f"not within {timeout}s: {what() if callable(what) else what}")
         await pilot.pause(0.05)
     return time.monotonic() - t0
 
@@ -391,7 +391,10 @@ def test_up_key_on_a_healthy_stack_changes_nothing_and_says_so(env: dict[str, st
     async def body(pilot) -> None:  # type: ignore[no-untyped-def]
         await until(pilot, lambda: app.plan is not None and app.ticks >= 1, 20, "plan loaded")
         await pilot.press("u")
-        await until(pilot, lambda: app.busy is None and "up:" in app.note, 120, "up finished")
+        # up of a healthy stack probes each service once, but on loaded cores a probe can take a while
+        await until(
+            pilot, lambda: app.busy is None and "up:" in app.note, 600, lambda: f"up finished (note: {app.note!r})"
+        )
         assert "nothing changed" in app.note, app.note
 
     run_app(app, (100, 30), body)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -31,7 +30,7 @@ from devstack import image_builds, seldon
 from devstack.catalog import CATALOG
 from devstack.state import project_name
 from tests import testbed_images as testbed
-from tests.conftest import REPO
+from tests.conftest import run_cli
 from tests.e2e.test_mlserver import check_v2, model, wait_model_ready  # noqa: F401  (model: a fixture)
 from tests.seldon_testbed import require
 
@@ -52,10 +51,8 @@ STANDINS = {
 
 
 def devstack(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "devstack", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    """The first build of MLServer's image downloads its wheels: half an hour before the test gives up."""
+    return run_cli(*args, timeout=timeout)
 
 
 def get_json(url: str, accept: str = "") -> Any:

@@ -7,9 +7,7 @@ Kafka is in ClickHouse, bars and signals exist, and the model registry has a ver
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -50,22 +48,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 def stack_env(env: dict[str, str]) -> dict[str, str]:
     config = config_path(env)
     up = ("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, "--json")
-    r = _devstack(*up, env=env, timeout=900)
+    r = run_cli(*up, env=env)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
     assert json.loads(r.stdout)["ok"], r.stdout[-4000:]
-    r = _devstack("bootstrap", "--stack", STACK, "--json", env=env, timeout=300)
+    r = run_cli("bootstrap", "--stack", STACK, "--json", env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     r = run_cli("env", "--stack", STACK, "--format", "json", env=env)
     assert r.returncode == 0, r.stderr
     return dict(json.loads(r.stdout))
-
-
-def _devstack(*args: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
-    """run_cli with a longer deadline: `up` of eight services takes minutes on two cores."""
-    full = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PYTHONPATH": str(REPO), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "devstack", *args], cwd=REPO, env=full, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def _jupyter_container() -> str:
