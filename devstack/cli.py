@@ -391,7 +391,8 @@ def cmd_up(args: argparse.Namespace, out: Any) -> int:
         if live:
             live.update(view())
         elif not args.json and p.ok and before != "[green]healthy[/]":
-            out.print(f"[{time.monotonic() - t0:5.0f}s] {p.service} healthy: {p.detail}")
+            waited = ", ".join(f"{ph} {sec:.0f}s" for ph, sec in p.waited)
+            out.print(f"[{time.monotonic() - t0:5.0f}s] {p.service} healthy ({waited}): {p.detail}")
 
     events = Events(step=on_step, probe=on_probe)
     try:
@@ -427,7 +428,7 @@ def cmd_up(args: argparse.Namespace, out: Any) -> int:
                     "changes": result.changes,
                     "seconds": round(result.seconds, 1),
                     "services": {
-                        n: {"ok": p.ok, "detail": p.detail, "seconds": round(p.seconds, 1)}
+                        n: {"ok": p.ok, "detail": p.detail, "seconds": round(p.seconds, 1), "waited": dict(p.waited)}
                         for n, p in result.probes.items()
                     },
                     "failures": [f.__dict__ for f in result.failures],

@@ -38,12 +38,29 @@ DEADLINES = {
 HEALTH_TOPIC = "_devstack_health"
 
 
+# What a starting service waits on, in the order it meets them; `up --json` reports the seconds of each, so a
+# slow start shows where its time went: Compose still (re)creating containers, its container not running yet
+# (created, restarting), Compose's healthcheck not passed yet (its interval is the cadence), or devstack's own
+# probe in the service's protocol not answering yet.
+WAITED_ON = ("compose", "container", "healthcheck", "probe")
+
+
+@dataclass(frozen=True)
+class NotReady:
+    """Why a service is not ready for its own probe yet: `phase` is one of WAITED_ON but "probe"."""
+
+    phase: str
+    detail: str
+
+
 @dataclass(frozen=True)
 class Probe:
     service: str
     ok: bool
     detail: str
     seconds: float = 0.0
+    # seconds spent in each phase of WAITED_ON, in that order, for the phases it met (wait_healthy fills it)
+    waited: tuple[tuple[str, float], ...] = ()
 
 
 def _http(url: str, *, data: bytes | None = None, timeout: float = 5, headers: dict[str, str] | None = None) -> bytes:
@@ -290,7 +307,7 @@ def wait_healthy(
     exited: Callable[[str], str | None],
     progressing: Callable[[str], bool],
     on_update: Callable[[Probe], None] = lambda p: None,
-    not_ready: Callable[[str], str | None] = lambda n: None,
+    not_ready: Callable[[str], NotReady | None] = lambda n: None,
     interval: float = 1.0,
     deadlines: dict[str, int] | None = None,
 ) -> dict[str, Probe]:
@@ -298,7 +315,7 @@ def wait_healthy(
     once); `progressing(service)` says whether it is still starting (stretch the deadline, up to three times,
     so a slow start is not mistaken for a dead one); `not_ready(service)` says why Compose's own healthchecks
     do not agree yet: a probe can pass early, e.g. Kafka's metadata lists a killed broker until its session
-    times out, so both must agree."""
+    times out, so both must agree. Each returned Probe says how long it waited on what (WAITED_ON)."""
     names = [n for n in plan.names() if n in PROBES]
     limits = {**DEADLINES, **(deadlines or {})}
 
@@ -306,27 +323,37 @@ def wait_healthy(
         t0 = time.monotonic()
         deadline = t0 + limits[n]
         hard = t0 + 3 * limits[n]
-        last = Probe(n, False, "starting")
+        spent: dict[str, float] = {}
+        mark = t0
+
+        def done(ok: bool, detail: str) -> Probe:
+            waited = tuple((ph, round(spent[ph], 1)) for ph in WAITED_ON if ph in spent)
+            return Probe(n, ok, detail, time.monotonic() - t0, waited)
+
         while True:
             why = exited(n)
             if why:
-                last = Probe(n, False, why, time.monotonic() - t0)
+                last = done(False, why)
                 on_update(last)
                 return last
             # Compose's healthchecks first (one engine call for all services): a probe runs only once they pass,
             # which keeps a starting stack free of probe traffic on a small machine
             why_not = not_ready(n)
-            p = Probe(n, False, why_not) if why_not else PROBES[n](plan, secrets)
-            last = Probe(n, p.ok, p.detail, time.monotonic() - t0)
+            p = Probe(n, False, why_not.detail) if why_not else PROBES[n](plan, secrets)
+            # the time since the last look goes to what this look found the service waiting on
+            now = time.monotonic()
+            phase = why_not.phase if why_not else "probe"
+            spent[phase] = spent.get(phase, 0.0) + now - mark
+            mark = now
+            last = done(p.ok, p.detail)
             on_update(last)
             if p.ok:
                 return last
-            now = time.monotonic()
             if now >= deadline:
                 if now < hard and progressing(n):
                     deadline = min(hard, now + 30)
                 else:
-                    return Probe(n, False, f"not healthy after {now - t0:.0f}s: {p.detail}", now - t0)
+                    return done(False, f"not healthy after {now - t0:.0f}s: {p.detail}")
             time.sleep(interval)
 
     with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:

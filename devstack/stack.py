@@ -16,7 +16,7 @@ from devstack.config import Selection, plan_request
 from devstack.doctor import Level, diagnose
 from devstack.engine.compose import ComposeEngine, ContainerState, memory_used
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
-from devstack.health import Probe, probe_once, prometheus_targets, wait_healthy
+from devstack.health import NotReady, Probe, probe_once, prometheus_targets, wait_healthy
 from devstack.host import HostFacts, host_facts
 from devstack.k3d import ClusterJob
 from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict
@@ -106,14 +106,14 @@ class Watch:
                 return f"{c.service} keeps restarting ({c.restarts} restarts)"
         return None
 
-    def not_ready(self, service: str) -> str | None:
+    def not_ready(self, service: str) -> NotReady | None:
         for c in self.of(service):
             if c.one_shot:
                 continue
             if c.state != "running":
-                return f"{c.service} is {c.state}"
+                return NotReady("container", f"{c.service} is {c.state}")
             if c.health in ("starting", "unhealthy"):
-                return f"{c.service}'s healthcheck says {c.health}"
+                return NotReady("healthcheck", f"{c.service}'s healthcheck says {c.health}")
         return None
 
     def progressing(self, service: str) -> bool:
@@ -284,8 +284,10 @@ def up(
                 return f"docker compose up failed: {failed[0].cause}"
             return None if settling() else watch.exited(service)
 
-        def not_ready(service: str) -> str | None:
-            return "docker compose up is still (re)creating containers" if settling() else watch.not_ready(service)
+        def not_ready(service: str) -> NotReady | None:
+            if settling():
+                return NotReady("compose", "docker compose up is still (re)creating containers")
+            return watch.not_ready(service)
 
         def progressing(service: str) -> bool:
             # while Compose is still recreating containers (a new budget touches every service, and Airflow's

@@ -86,7 +86,14 @@ def test_up_brings_every_compose_service_to_healthy(up: dict) -> None:
     }
     assert all(s["ok"] for s in up["services"].values()), up["services"]
     assert up["skipped"] == []
+    # each service says where its start went: every one ends in its own probe, after Compose's healthcheck
+    for name, svc in up["services"].items():
+        assert list(svc["waited"])[-1] == "probe", (name, svc)
+        assert set(svc["waited"]) <= {"compose", "container", "healthcheck", "probe"}, (name, svc)
+        assert sum(svc["waited"].values()) == pytest.approx(svc["seconds"], abs=2), (name, svc)
     print(f"\ntime to all healthy: {up['seconds']}s")
+    for name, svc in sorted(up["services"].items(), key=lambda kv: -kv[1]["seconds"]):
+        print(f"  {name:<11} {svc['seconds']:6.1f}s  " + ", ".join(f"{k} {v:.0f}s" for k, v in svc["waited"].items()))
 
 
 def test_status_json_matches_the_plan_and_docker(up: dict, env: dict[str, str]) -> None:
