@@ -1,7 +1,15 @@
-"""Topics with the plan's partitions, replication and min.insync.replicas, through Kafka's admin API."""
+"""Topics with the plan's partitions, replication and min.insync.replicas, through Kafka's admin API.
+
+Why every broker is asked: a KRaft controller answers CreateTopics once the topic is committed to the metadata
+log, and each broker then applies that log on its own. Until it has, a broker's metadata does not list the topic
+and DescribeConfigs on it answers UNKNOWN_TOPIC_OR_PART, although nothing is lost. A client (a test, a notebook,
+the next bootstrap) may ask any broker, so bootstrap reports a topic only once every broker lists it with a
+leader for each partition, each broker asked on its own connection. And a report says what happened: a topic
+that the broker asked first did not list, but that Kafka says exists, is reported as already there."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +18,9 @@ from devstack.bootstrap.spec import TopicSpec
 from devstack.errors import EnvironmentProblem
 
 TIMEOUT_S = 30.0
+# how long every broker gets to list a topic the controller has committed (seconds; it takes milliseconds when
+# the machine is quiet, and seconds when two cores are saturated)
+VISIBLE_TIMEOUT_S = 120.0
 
 
 def client_conf(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
@@ -17,10 +28,66 @@ def client_conf(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
     return {"bootstrap.servers": bootstrap_servers, "log_level": 0, "logger": lambda *a: None, **extra}
 
 
+def _admin(bootstrap_servers: str) -> Any:
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(client_conf(bootstrap_servers, **{"socket.timeout.ms": 10000}))
+
+
+def lagging(names: Sequence[str], brokers: dict[int, str]) -> dict[str, list[str]]:
+    """Which of `names` each broker ({node id: host:port}) does not list yet with a leader for every partition;
+    {} when all do. A broker's own view: its own client, bootstrapped to it alone, and only an answer that came
+    from that broker counts (librdkafka may send a metadata request to any broker it has learnt of)."""
+    from confluent_kafka import KafkaException
+
+    out: dict[str, list[str]] = {}
+    for node, address in sorted(brokers.items()):
+        admin, meta = _admin(address), None
+        for _ in range(5):
+            try:
+                m = admin.list_topics(timeout=TIMEOUT_S)
+            except KafkaException:
+                break
+            if m.orig_broker_id in (node, -1):  # -1: the bootstrap connection, before it knows its node id
+                meta = m
+                break
+        behind = list(names) if meta is None else [n for n in names if not _led(meta.topics.get(n))]
+        if behind:
+            out[address] = behind
+    return out
+
+
+def _led(tm: Any) -> bool:
+    """A topic's metadata as one broker has it: listed, no error, and a leader for every partition."""
+    return (
+        tm is not None
+        and tm.error is None
+        and bool(tm.partitions)
+        and all(p.leader >= 0 for p in tm.partitions.values())
+    )
+
+
+def wait_visible(names: Sequence[str], brokers: dict[int, str], timeout_s: float = VISIBLE_TIMEOUT_S) -> float:
+    """Return the seconds it took every broker to list every topic; raise with what is still missing where after
+    `timeout_s`."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout_s
+    while True:
+        behind = lagging(names, brokers)
+        if not behind:
+            return time.monotonic() - t0
+        if time.monotonic() >= deadline:
+            where = "; ".join(f"broker {b} lacks {', '.join(t)}" for b, t in sorted(behind.items()))
+            raise EnvironmentProblem(
+                f"Kafka committed the topics but not every broker lists them after {timeout_s:.0f}s: {where}",
+                "a broker that does not catch up is stuck or restarting: see `devstack logs kafka`.",
+            )
+        time.sleep(0.5)
+
+
 def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import (
-        AdminClient,
         AlterConfigOpType,
         ConfigEntry,
         ConfigResource,
@@ -28,15 +95,18 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
         NewTopic,
     )
 
-    admin = AdminClient(client_conf(bootstrap_servers, **{"socket.timeout.ms": 10000}))
+    admin = _admin(bootstrap_servers)
     try:
         meta = admin.list_topics(timeout=TIMEOUT_S)
     except KafkaException as e:
         raise EnvironmentProblem(
             f"Kafka did not answer at {bootstrap_servers}: {e}", "run `devstack status`."
         ) from None
+    brokers = {node: f"{b.host}:{b.port}" for node, b in meta.brokers.items()}
     out: list[Change] = []
     missing = [t for t in topics if t.name not in meta.topics]
+    existed: set[str] = set()  # not listed by the broker asked, but Kafka says they exist
+    created: list[TopicSpec] = []
     if missing:
         futures = admin.create_topics(
             [
@@ -52,9 +122,17 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
             except KafkaException as e:
                 if "TOPIC_ALREADY_EXISTS" not in str(e):
                     raise EnvironmentProblem(f"Kafka refused to create topic {t.name}: {e}", "") from None
-            detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
-            out.append(Change("kafka", f"topic {t.name}", CREATED, detail))
-    present = [t for t in topics if t.name in meta.topics]
+                existed.add(t.name)
+                continue
+            created.append(t)
+    # created or not, every topic is read back only once every broker has it (see the module's docstring)
+    lag = wait_visible([t.name for t in topics], brokers)
+    for t in created:
+        detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
+        out.append(Change("kafka", f"topic {t.name}", CREATED, f"{detail}; every broker lists it ({lag:.1f}s)"))
+    if existed:
+        meta = admin.list_topics(timeout=TIMEOUT_S)
+    present = [t for t in topics if t.name in existed or t.name not in {m.name for m in missing}]
     if not present:
         return out
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in present]
@@ -62,6 +140,8 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
     for t in present:
         tm = meta.topics[t.name]
         notes, action = [], OK
+        if t.name in existed:
+            notes.append("already there (the broker asked first had not listed it yet)")
         have_rf = len(next(iter(tm.partitions.values())).replicas) if tm.partitions else 0
         if len(tm.partitions) < t.partitions:
             admin.create_partitions([NewPartitions(t.name, t.partitions)], request_timeout=TIMEOUT_S)[t.name].result()

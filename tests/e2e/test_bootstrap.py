@@ -97,17 +97,71 @@ def test_up_bootstraps_everything_the_pipeline_expects(first_up: dict[str, Any],
     print(f"\nfirst up: {len(actions)} bootstrap items, {sum(a != 'ok' for a in actions.values())} changed")
 
 
-def test_topics_have_the_plans_replication(stack_env: dict[str, str]) -> None:
-    from confluent_kafka.admin import ConfigResource
+def _brokers(e: dict[str, str]) -> list[str]:
+    return e["KAFKA_BOOTSTRAP_SERVERS"].split(",")
 
-    admin = _admin(stack_env)
-    meta = admin.list_topics(timeout=20)
+
+def test_topics_have_the_plans_replication(stack_env: dict[str, str]) -> None:
+    """Read back from every broker, each on a connection of its own: a client may ask any of them, so once
+    bootstrap has reported, every broker must list the topics and answer for their configs (two CI runs saw one
+    broker without them: a broker that had not applied the controller's metadata yet)."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    brokers = _brokers(stack_env)
+    assert len(brokers) == 3
+    for b in brokers:
+        admin = AdminClient({"bootstrap.servers": b})
+        meta = admin.list_topics(timeout=20)
+        for t in pipeline.TOPICS:
+            assert t in meta.topics, (b, meta.orig_broker_id, sorted(meta.topics))
+            parts = meta.topics[t].partitions
+            assert len(parts) == 3 and {len(p.replicas) for p in parts.values()} == {3}, (b, t)
+        res = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in pipeline.TOPICS]
+        for r, f in admin.describe_configs(res).items():
+            assert f.result()["min.insync.replicas"].value == "2", (b, r.name)
+
+
+def test_a_topic_a_lagging_broker_does_not_list_is_reported_as_there(
+    stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real cluster, with the first broker asked answering as one that has not applied the topics yet (the
+    metadata without them): Kafka then answers TOPIC_ALREADY_EXISTS, and the report must say the topic was
+    already there, not that bootstrap created it."""
+    from devstack.bootstrap import kafka_topics
+    from devstack.bootstrap.spec import topics_for
+
+    real = kafka_topics._admin
+
+    class Lagging:
+        def __init__(self, admin: Any) -> None:
+            self.admin, self.first = admin, True
+
+        def list_topics(self, **kw: Any) -> Any:
+            meta = self.admin.list_topics(**kw)
+            if self.first:
+                self.first = False
+                for t in pipeline.TOPICS:
+                    meta.topics.pop(t, None)
+            return meta
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.admin, name)
+
+    first = [True]
+
+    def admin(servers: str) -> Any:
+        a = real(servers)
+        if first[0]:  # bootstrap's own client; the per-broker checks after it get plain ones
+            first[0] = False
+            return Lagging(a)
+        return a
+
+    monkeypatch.setattr(kafka_topics, "_admin", admin)
+    changes = kafka_topics.apply(topics_for(3), stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    by_item = {c.item: c for c in changes}
     for t in pipeline.TOPICS:
-        parts = meta.topics[t].partitions
-        assert len(parts) == 3 and {len(p.replicas) for p in parts.values()} == {3}
-    res = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in pipeline.TOPICS]
-    for r, f in admin.describe_configs(res).items():
-        assert f.result()["min.insync.replicas"].value == "2", r.name
+        c = by_item[f"topic {t}"]
+        assert c.action == "ok" and "already there" in c.detail, c
 
 
 def test_buckets_are_versioned(stack_env: dict[str, str]) -> None:
