@@ -293,9 +293,12 @@ def cmd_render(args: argparse.Namespace, out: Any) -> int:
     from devstack.render import render
     from devstack.state import project_name, stack_dir
 
-    sel, plan, _ = _plan(args)
+    sel, plan, facts = _plan(args)
     directory = Path(args.out).expanduser().resolve() if args.out else stack_dir(sel.stack)
-    rendered = render(plan, directory, project_name(sel.stack), notebooks=_notebooks())
+    # for the engine here when one answers; without one, files every engine takes
+    rendered = render(
+        plan, directory, project_name(sel.stack), notebooks=_notebooks(), start_interval=facts.engine.start_interval
+    )
     if args.json:
         print(
             json.dumps(

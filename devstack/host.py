@@ -32,6 +32,13 @@ class EngineFacts:
     compose: str | None = None  # Compose v2 plugin version
 
     @property
+    def start_interval(self) -> bool:
+        """Whether the engine takes a healthcheck's start_interval: Docker Engine 25+ (API 1.44); Compose refuses
+        the key on older engines ("can't set healthcheck.start_interval as feature require Docker Engine v25")."""
+        major = self.server_version.split(".", 1)[0]
+        return major.isdigit() and int(major) >= 25
+
+    @property
     def is_desktop(self) -> bool:
         return "docker desktop" in self.operating_system.lower()
 

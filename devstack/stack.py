@@ -224,7 +224,7 @@ def up(
         before = _fingerprint(directory)
         prom_before = _prometheus_config(directory)
         ev.step("rendering the stack")
-        render(plan, directory, project, notebooks=notebooks)
+        render(plan, directory, project, notebooks=notebooks, start_interval=facts.engine.start_interval)
         secrets = read_secrets(directory)
         changes = _describe_changes(old, plan) if before != _fingerprint(directory) else []
         if not changes and before is not None:

@@ -18,6 +18,18 @@ from devstack.errors import UsageError
 
 MARKER = ".devstack-stack"
 SECRETS_FILE = "secrets.json"
+# the rendered project's Compose files, in the order Compose merges them: compose.yaml includes one file per
+# service; the start-interval file, rendered only for engines that take the key, adds healthcheck start_interval
+COMPOSE_FILE = "compose.yaml"
+START_INTERVAL_FILE = "compose.start-interval.yaml"
+
+
+def project_files(directory: Path) -> list[str | Path]:
+    """The Compose files of a rendered stack that exist (what `.env`'s COMPOSE_FILE lists too). compose.yaml is
+    always named, so a stack not rendered yet still gets Compose's own error about it."""
+    extra = directory / START_INTERVAL_FILE
+    return [directory / COMPOSE_FILE, *([extra] if extra.is_file() else [])]
+
 
 SECRET_NAMES = (
     "postgres_password",

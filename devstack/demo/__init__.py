@@ -50,9 +50,11 @@ def check_plan(plan: Plan, stack: str) -> None:
 def _engine(directory: Path, project: str):  # type: ignore[no-untyped-def]
     from python_on_whales import DockerClient
 
+    from devstack.state import project_files
+
     return DockerClient(
         compose_project_directory=str(directory),
-        compose_files=[str(directory / "compose.yaml")],
+        compose_files=project_files(directory),
         compose_env_files=[str(directory / ".env")],
         compose_project_name=project,
         compose_profiles=[PROFILE],

@@ -58,11 +58,13 @@ class ComposeEngine:
     def __init__(self, directory: Path, project: str) -> None:
         from python_on_whales import DockerClient
 
+        from devstack.state import project_files
+
         self.directory = directory
         self.project = project
         self.docker = DockerClient(
             compose_project_directory=str(directory),
-            compose_files=[str(directory / "compose.yaml")],
+            compose_files=project_files(directory),
             compose_env_files=[str(directory / ".env")],
             compose_project_name=project,
         )

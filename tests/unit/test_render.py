@@ -151,3 +151,33 @@ def test_kafka_cluster_ids_never_start_with_a_dash() -> None:
     ids = [_new_secret("kafka_cluster_id") for _ in range(2000)]  # ~1 in 64 would without the guard
     assert not [i for i in ids if i.startswith("-")]
     assert all(len(i) == 22 for i in ids)
+
+
+@pytest.mark.compose
+def test_engines_with_start_interval_get_it_on_every_healthcheck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendered for Docker Engine 25+: plain `docker compose` inside the directory (COMPOSE_FILE in .env) merges
+    the start-interval file over every included service's healthcheck; rendered again for an older engine, the
+    file and the COMPOSE_FILE line are gone, since Compose refuses the key there."""
+    monkeypatch.delenv("COMPOSE_FILE", raising=False)
+    monkeypatch.delenv("COMPOSE_PROFILES", raising=False)
+    d = tmp_path / "s"
+    render(full_plan(), d, "devstack-t", start_interval=True)
+    assert env_of(d)["COMPOSE_FILE"] == "compose.yaml:compose.start-interval.yaml"
+    r = subprocess.run(["docker", "compose", "config", "--format", "json"], capture_output=True, text=True, cwd=d)
+    assert r.returncode == 0, r.stderr
+    services = json.loads(r.stdout)["services"]
+    checked = {n: s["healthcheck"] for n, s in services.items() if "healthcheck" in s}
+    assert {"kafka-1", "postgres", "airflow-apiserver", "airflow-dag-processor"} <= set(checked)
+    seconds = {"2s": 2, "3s": 3, "5s": 5, "10s": 10, "30s": 30}
+    for name, hc in checked.items():
+        assert hc.get("start_interval") in ("2s", "3s", "10s"), (name, hc)
+        # faster while starting than the steady-state cadence, which stays the service file's own
+        assert seconds[hc["start_interval"]] < seconds[hc["interval"]], (name, hc)
+        assert hc.get("start_period"), (name, hc)  # start_interval applies only within it
+    render(full_plan(), d, "devstack-t")
+    assert not (d / "compose.start-interval.yaml").exists() and "COMPOSE_FILE" not in env_of(d)
+    r = subprocess.run(["docker", "compose", "config", "--format", "json"], capture_output=True, text=True, cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert not any("start_interval" in s.get("healthcheck", {}) for s in json.loads(r.stdout)["services"].values())
