@@ -14,6 +14,11 @@
 # (e.g. kafka fetches its jars from Maven Central with mvn); the build context is a temp copy of the
 # image dir, so nothing generated lands in the repo. Host cache: ${DEVSTACK_TESTBED_CACHE:-~/.cache/devstack-testbed}.
 #
+# Builds run side by side, DEVSTACK_TESTBED_JOBS at a time (default 3), the slowest first: on two cores
+# most of an image's time is waiting on downloads (PyPI, the Go module proxy, Debian), so three at once
+# finish sooner than one after the other. Each build has its own log; a failure stops none of the others,
+# and the script exits 1 after all have ended, naming every image that failed.
+#
 # Env: DEVSTACK_TESTBED_FORCE=1 rebuilds even when the tag exists.
 set -euo pipefail
 
@@ -95,7 +100,7 @@ build_svc() {
     if [ -f "$dir/prepare.sh" ] && grep -q 'lib/' "$dir/prepare.sh"; then shared=("$HERE_LIB"); fi
     h="$( { echo "$BASE_TAG"; hash_dirs "$dir" "${shared[@]}"; } | short)"
     tag="devstack-testbed/$svc:$h"
-    if tag_exists "$tag"; then log "$svc: $tag exists, skipping"; TIMES[$svc]=cached; TAGS[$svc]="$tag"; return; fi
+    if tag_exists "$tag"; then log "$svc: $tag exists, skipping"; record "$svc" "$tag" cached; return; fi
     local t0=$SECONDS logf="$LOG_DIR/$svc.log" ctx
     ctx="$(mktemp -d /var/tmp/devstack-ctx-$svc.XXXXXX)"
     cp -a "$dir/." "$ctx/"
@@ -110,8 +115,20 @@ build_svc() {
         rm -rf "$ctx"; fail_build "$svc" "$logf"
     fi
     rm -rf "$ctx"
-    TIMES[$svc]="$((SECONDS - t0))s"; TAGS[$svc]="$tag"
-    log "$svc: built $tag in ${TIMES[$svc]}"
+    record "$svc" "$tag" "$((SECONDS - t0))s"
+    log "$svc: built $tag in $((SECONDS - t0))s"
+}
+
+# a build runs in a subshell of its own: it hands its tag and time back through a file
+RESULTS="$HOST_TMP/results"; mkdir -p "$RESULTS"
+record() { printf '%s %s\n' "$2" "$3" >"$RESULTS/$1"; }
+collect() {
+    local f svc
+    for f in "$RESULTS"/*; do
+        [ -f "$f" ] || continue
+        svc="$(basename "$f")"
+        read -r TAGS[$svc] TIMES[$svc] <"$f"
+    done
 }
 
 # ---- images.env (merge: keep other lines, replace ours); also runs after a failed build -------------
@@ -134,7 +151,7 @@ write_env() {
     flock -u 9
 
 }
-on_exit() { local rc=$?; write_env || true; rm -rf "$HOST_TMP"; return $rc; }
+on_exit() { local rc=$?; collect; write_env || true; rm -rf "$HOST_TMP"; return $rc; }
 trap on_exit EXIT
 
 # ---- which images ---------------------------------------------------------------------------------
@@ -145,8 +162,31 @@ else
     for d in "$IMAGES_DIR"/*/; do [ -f "$d/Dockerfile" ] && want+=("$(basename "$d")"); done
 fi
 
+# the slowest first (cold times on two cores), so the long builds do not start last
+SLOWEST_FIRST=(jupyter minio airflow mlserver mlflow prometheus spark kafka-exporter registry postgres)
+ordered=()
+for svc in "${SLOWEST_FIRST[@]}"; do [[ " ${want[*]} " == *" $svc "* ]] && ordered+=("$svc"); done
+for svc in "${want[@]}"; do [[ " ${ordered[*]} " == *" $svc "* ]] || ordered+=("$svc"); done
+
 build_base
-for svc in "${want[@]}"; do build_svc "$svc"; done
+JOBS="${DEVSTACK_TESTBED_JOBS:-3}"
+declare -A PIDS=()   # pid -> image
+failed=()
+reap() { # wait for one build to end
+    local pid
+    if ! wait -n -p pid "${!PIDS[@]}"; then failed+=("${PIDS[$pid]}"); fi
+    unset "PIDS[$pid]"
+}
+t_all=$SECONDS
+for svc in "${ordered[@]}"; do
+    while [ "${#PIDS[@]}" -ge "$JOBS" ]; do reap; done
+    ( trap - EXIT; build_svc "$svc" ) &
+    PIDS[$!]="$svc"
+done
+while [ "${#PIDS[@]}" -gt 0 ]; do reap; done
+collect
+[ "${#failed[@]}" -eq 0 ] || die "failed to build: ${failed[*]} (logs in $LOG_DIR)"
+log "all images in $((SECONDS - t_all))s ($JOBS at a time)"
 
 log "summary:"
 for k in base "${want[@]}"; do printf '  %-12s %-44s %s\n' "$k" "${TAGS[$k]}" "${TIMES[$k]}" >&2; done
