@@ -139,7 +139,8 @@ def test_killed_container_shows_unhealthy_within_3s_and_restart_key_brings_it_ba
 
     run_app(app, (160, 48), body)
     print(f"\nkill seen after {seen['kill']:.2f}s; healthy again {seen['back']:.1f}s after pressing r")
-    assert json.loads(run_cli("status", "--stack", STACK, "--json", env=env).stdout)["healthy"]
+    st = json.loads(run_cli("status", "--stack", STACK, "--json", env=env).stdout)
+    assert st["healthy"], [(s["name"], s["state"], s["detail"]) for s in st["services"] if not s["healthy"]]
 
 
 def test_stop_and_start_keys_and_a_container_removed_by_hand(env: dict[str, str]) -> None:
