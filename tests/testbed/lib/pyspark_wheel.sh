@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
-# The pyspark wheel, built once per machine and shared by the images that carry Spark (spark, jupyter).
+# The Python wheels of an image that carries Spark (spark, jupyter), for an offline `docker build`.
 # pyspark is published on PyPI as an sdist only (about 430 MB, mostly Spark's jars); building it into a wheel
-# takes about a minute. Both images build side by side (build_images.sh), so the build holds a lock: the
-# second one waits and reuses the first one's wheel instead of downloading 430 MB again.
-#   usage: pyspark_wheel.sh VERSION   prints the directory that holds the wheel
+# takes about a minute. It is built once per machine, at the version the image's requirements.txt pins, under a
+# lock (both images build side by side in build_images.sh: the second waits and reuses the first one's wheel
+# instead of downloading 430 MB again), and offered to the shared fetcher (python_wheels.sh) through pip's
+# PIP_FIND_LINKS, so `--only-binary=:all:` finds it like any other wheel.
+#   usage: pyspark_wheel.sh IMAGE_DIR [CONTEXT_DIR|--relock]   (what python_wheels.sh takes)
 set -euo pipefail
-version="${1:?usage: pyspark_wheel.sh VERSION}"
+image="$(cd "${1:?usage: pyspark_wheel.sh IMAGE_DIR [CONTEXT_DIR|--relock]}" && pwd)"; shift
+version="$(sed -n 's/^pyspark==//p' "$image/requirements.txt")"
+[ -n "$version" ] || { echo "pyspark_wheel: no pyspark== pin in $image/requirements.txt" >&2; exit 1; }
 root="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/pyspark-wheel"
 cache="$root/$version"
 PY="${DEVSTACK_TESTBED_PYTHON:-python3}"
 mkdir -p "$root"
-exec 8>"$root/.lock-$version"
-flock 8
-if [[ ! -f "$cache/.complete" ]]; then
-    tmp="$(mktemp -d "$root/.build.XXXXXX")"; trap 'rm -rf "$tmp"' EXIT
-    echo "pyspark_wheel: building the pyspark $version wheel from its sdist into $cache" >&2
-    "$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check -w "$tmp" "pyspark==$version" >&2
-    touch "$tmp/.complete"
-    rm -rf "$cache"; mv "$tmp" "$cache"
-fi
-echo "$cache"
+(
+    flock 8
+    if [[ ! -f "$cache/.complete" ]]; then
+        tmp="$(mktemp -d "$root/.build.XXXXXX")"; trap 'rm -rf "$tmp"' EXIT
+        echo "pyspark_wheel: building the pyspark $version wheel from its sdist into $cache" >&2
+        "$PY" -m pip wheel --no-deps --no-cache-dir --disable-pip-version-check -w "$tmp" "pyspark==$version" >&2
+        touch "$tmp/.complete"
+        rm -rf "$cache"; mv "$tmp" "$cache"
+    fi
+) 8>"$root/.lock-$version"
+export PIP_FIND_LINKS="${PIP_FIND_LINKS:+$PIP_FIND_LINKS }$cache"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/python_wheels.sh" "$image" "$@"
