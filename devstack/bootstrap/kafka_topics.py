@@ -125,14 +125,14 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
                 existed.add(t.name)
                 continue
             created.append(t)
-    # created or not, every topic is read back only once every broker has it (see the module's docstring)
-    lag = wait_visible([t.name for t in topics], brokers)
-    for t in created:
-        detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
-        out.append(Change("kafka", f"topic {t.name}", CREATED, f"{detail}; every broker lists it ({lag:.1f}s)"))
+    if missing:  # created or already there: read back only once every broker has them (the module's docstring)
+        lag = wait_visible([t.name for t in missing], brokers)
+        for t in created:
+            detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
+            out.append(Change("kafka", f"topic {t.name}", CREATED, f"{detail}; every broker lists it ({lag:.1f}s)"))
     if existed:
         meta = admin.list_topics(timeout=TIMEOUT_S)
-    present = [t for t in topics if t.name in existed or t.name not in {m.name for m in missing}]
+    present = [t for t in topics if t not in created]
     if not present:
         return out
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in present]
