@@ -3,9 +3,10 @@
 Why every broker is asked: a KRaft controller answers CreateTopics once the topic is committed to the metadata
 log, and each broker then applies that log on its own. Until it has, a broker's metadata does not list the topic
 and DescribeConfigs on it answers UNKNOWN_TOPIC_OR_PART, although nothing is lost. A client (a test, a notebook,
-the next bootstrap) may ask any broker, so bootstrap reports a topic only once every broker lists it with a
-leader for each partition, each broker asked on its own connection. And a report says what happened: a topic
-that the broker asked first did not list, but that Kafka says exists, is reported as already there."""
+the next bootstrap) may ask any broker, so bootstrap reports a topic only once every metadata answer lists it
+with a leader for each partition, asked through a client bootstrapped to each broker (see `lagging`). And a
+report says what happened: a topic that the broker asked first did not list, but that Kafka says exists, is
+reported as already there."""
 
 from __future__ import annotations
 
@@ -35,26 +36,26 @@ def _admin(bootstrap_servers: str) -> Any:
 
 
 def lagging(names: Sequence[str], brokers: dict[int, str]) -> dict[str, list[str]]:
-    """Which of `names` each broker ({node id: host:port}) does not list yet with a leader for every partition;
-    {} when all do. A broker's own view: its own client, bootstrapped to it alone, and only an answer that came
-    from that broker counts (librdkafka may send a metadata request to any broker it has learnt of)."""
+    """Which of `names` the brokers ({node id: host:port}) that answered do not list yet with a leader for every
+    partition; {} when every answer lists them all. librdkafka sends a metadata request to whichever broker it
+    picks (a client bootstrapped to broker 1 was seen answered only by 2 and 3), so no broker can be made to
+    answer: each broker's address gets a client of its own, asked three times, and every answer counts against
+    the broker that gave it (`orig_broker_id`; -1 is the bootstrap connection, before it knows its node id)."""
     from confluent_kafka import KafkaException
 
-    out: dict[str, list[str]] = {}
+    lacking: dict[int, list[str]] = {}  # node -> topics an answer from it lacked
     for node, address in sorted(brokers.items()):
-        admin, meta = _admin(address), None
-        for _ in range(5):
+        admin = _admin(address)
+        for _ in range(3):
             try:
                 m = admin.list_topics(timeout=TIMEOUT_S)
             except KafkaException:
+                lacking.setdefault(node, []).extend(names)
                 break
-            if m.orig_broker_id in (node, -1):  # -1: the bootstrap connection, before it knows its node id
-                meta = m
-                break
-        behind = list(names) if meta is None else [n for n in names if not _led(meta.topics.get(n))]
-        if behind:
-            out[address] = behind
-    return out
+            who = node if m.orig_broker_id == -1 else m.orig_broker_id
+            lacks = lacking.setdefault(who, [])
+            lacks += [n for n in names if not _led(m.topics.get(n)) and n not in lacks]
+    return {brokers.get(n, f"node {n}"): sorted(set(t)) for n, t in lacking.items() if t}
 
 
 def _led(tm: Any) -> bool:
@@ -129,7 +130,11 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
         lag = wait_visible([t.name for t in missing], brokers)
         for t in created:
             detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
-            out.append(Change("kafka", f"topic {t.name}", CREATED, f"{detail}; every broker lists it ({lag:.1f}s)"))
+            out.append(
+                Change(
+                    "kafka", f"topic {t.name}", CREATED, f"{detail}; every broker that answered lists it ({lag:.1f}s)"
+                )
+            )
     if existed:
         meta = admin.list_topics(timeout=TIMEOUT_S)
     present = [t for t in topics if t not in created]

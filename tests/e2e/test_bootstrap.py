@@ -102,9 +102,9 @@ def _brokers(e: dict[str, str]) -> list[str]:
 
 
 def test_topics_have_the_plans_replication(stack_env: dict[str, str]) -> None:
-    """Read back from every broker, each on a connection of its own: a client may ask any of them, so once
-    bootstrap has reported, every broker must list the topics and answer for their configs (two CI runs saw one
-    broker without them: a broker that had not applied the controller's metadata yet)."""
+    """Read back through a client bootstrapped to each broker (librdkafka then asks whichever broker it picks): a
+    client may ask any of them, so once bootstrap has reported, every answer must list the topics and their
+    configs (two CI runs saw answers without them: brokers that had not applied the controller's metadata yet)."""
     from confluent_kafka.admin import AdminClient, ConfigResource
 
     brokers = _brokers(stack_env)
