@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from devstack.plan import Plan
@@ -207,10 +209,43 @@ def probe_mlflow(plan: Plan, secrets: dict[str, str]) -> Probe:
         return Probe("mlflow", False, f"{type(e).__name__}: {str(e)[:160]}")
 
 
+# Airflow 3.1 calls its DAG processor alive only if it heartbeated within 2.1 x job_heartbeat_sec (10.5 s by
+# default), while the scheduler and triggerer get 30 s; one slow loop on a loaded 2-core machine (a Spark job
+# next to it) flips it to unhealthy for a moment (apache/airflow#58667; later releases gained
+# `[dag_processor] health_check_threshold`, default 30). devstack judges it by the scheduler's threshold: a
+# heartbeat at most this old, read against the API server's own clock. Compose's healthcheck (`airflow jobs
+# check`, 10 retries) rides out the same flaps.
+AIRFLOW_HEARTBEAT_S = 30
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "dag_processor")
+
+
+def airflow_not_healthy(health: dict[str, Any], now: datetime) -> list[str]:
+    """The components of Airflow's /monitor/health answer that are not healthy, `now` being the server's time."""
+    bad = []
+    for name in AIRFLOW_COMPONENTS:
+        part = health.get(name) or {}
+        if part.get("status") == "healthy":
+            continue
+        beat = part.get(f"latest_{name}_heartbeat")
+        if name == "dag_processor" and beat:
+            when = datetime.fromisoformat(beat)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            if (now - when).total_seconds() < AIRFLOW_HEARTBEAT_S:
+                continue
+        bad.append(name)
+    return bad
+
+
 def probe_airflow(plan: Plan, secrets: dict[str, str]) -> Probe:
+    url = f"http://{_host(plan)}:{_port(plan, 'airflow', 'http')}/api/v2/monitor/health"
     try:
-        h = json.loads(_http(f"http://{_host(plan)}:{_port(plan, 'airflow', 'http')}/api/v2/monitor/health"))
-        bad = [k for k in ("metadatabase", "scheduler", "dag_processor") if (h.get(k) or {}).get("status") != "healthy"]
+        with urllib.request.urlopen(url, timeout=5) as r:
+            health = json.loads(r.read())
+            date = r.headers.get("Date")
+        # the container's clock, not the host's: Docker Desktop's VM clock can drift from the Mac's
+        now = parsedate_to_datetime(date) if date else datetime.now(UTC)
+        bad = airflow_not_healthy(health, now)
         if bad:
             return Probe("airflow", False, f"not healthy yet: {', '.join(bad)}")
         return Probe("airflow", True, "metadatabase, scheduler and DAG processor healthy")
