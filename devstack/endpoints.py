@@ -101,7 +101,8 @@ def environment(plan: Plan, secrets: dict[str, str]) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": secrets["minio_password"],
         }
     if "redis" in by:
-        env["REDIS_URL"] = by["redis"].url.replace("redis://", f"redis://:{secrets['redis_password']}@")
+        # the user named: redis-cli 7 sends an empty user name for `redis://:pw@` and the server answers WRONGPASS
+        env["REDIS_URL"] = by["redis"].url.replace("redis://", f"redis://default:{secrets['redis_password']}@")
     if "mlflow" in by:
         env["MLFLOW_TRACKING_URI"] = by["mlflow"].url
     if "airflow" in by:
