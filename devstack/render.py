@@ -23,7 +23,7 @@ from devstack import __version__, cluster_metrics
 from devstack.catalog import CATALOG, Runtime, exporters_for
 from devstack.pipeline import MLFLOW_BUCKET
 from devstack.plan import Plan, ServicePlan
-from devstack.resources import compose_dir, k3d_dir
+from devstack.resources import compose_dir, k3d_dir, model_runtime_file
 from devstack.state import (
     COMPOSE_FILE,
     MARKER,
@@ -387,6 +387,8 @@ def config_files(
         elif s.name == "airflow":
             files["config/airflow/dags/.keep"] = ""
             files |= _shipped("dags", "config/airflow/dags")
+            # the training DAG's venv pins: the same file devstack's MLServer image is built from
+            files["config/airflow/dags/model-runtime.txt"] = model_runtime_file().read_text(encoding="utf-8")
         elif s.name == "seldon":
             files["k3d/cluster.yaml"] = _k3d_config(s, project, plan.bind)
     files["plan.json"] = json.dumps(plan.to_dict(), indent=2) + "\n"

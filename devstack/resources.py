@@ -25,3 +25,9 @@ def profiles_dir() -> Path:
 
 def k3d_dir() -> Path:
     return resource_dir("k3d")
+
+
+def model_runtime_file() -> Path:
+    """The model runtime's pins, the one file the training DAG's venv and devstack's MLServer image both install
+    from, so a model pickled in training loads in serving (see the file's header)."""
+    return k3d_dir() / "images" / "mlserver" / "model-runtime.txt"

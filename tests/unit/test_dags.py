@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from devstack import pipeline
+from tests.model_runtime import model_runtime_pins
 
 DAGS = Path(pipeline.__file__).parent / "dags"
 TRAINING = DAGS / "pattern_pursuit_daily.py"
@@ -119,8 +120,7 @@ def test_heavy_libraries_are_imported_in_venv_tasks_only() -> None:
 
 
 def test_training_venv_requirements_are_pinned() -> None:
-    consts = _constants(_tree(TRAINING))
-    reqs = consts["TRAIN_REQUIREMENTS"]
+    reqs = model_runtime_pins()
     assert reqs and all(PIN.match(r) for r in reqs), reqs
     pins = dict(r.split("==") for r in reqs)
     assert {"mlflow-skinny", "scikit-learn", "pandas"} <= set(pins), pins

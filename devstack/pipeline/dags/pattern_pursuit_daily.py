@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import pendulum
@@ -45,15 +46,13 @@ LABEL = "next_up"
 CHAMPION_ALIAS = "champion"
 MIN_ROWS = 20  # labelled rows below which no model is trained: the task fails with a message saying so
 
-# the venv of train and promote: the MLflow client matches the stack's server (3.10.1); scikit-learn, pandas,
-# numpy and scipy match the MLServer that loads the pickled model (a scikit-learn pickle only loads reliably in
-# the release that wrote it). Changing a pin makes a new venv (the cache key is a hash of this list).
+# the venv of train and promote: the model runtime that devstack's MLServer image is built from too (a
+# scikit-learn pickle only loads reliably in the releases that wrote it), read from the one file both use:
+# k3d/images/mlserver/model-runtime.txt, which `devstack render` ships beside this DAG. Changing a pin makes a
+# new venv (the cache key is a hash of this list).
+MODEL_RUNTIME = Path(__file__).with_name("model-runtime.txt")
 TRAIN_REQUIREMENTS = [
-    "mlflow-skinny==3.10.1",
-    "scikit-learn==1.9.1",
-    "pandas==2.3.3",
-    "numpy==2.4.6",
-    "scipy==1.17.1",
+    line.strip() for line in MODEL_RUNTIME.read_text(encoding="utf-8").splitlines() if line.strip()[:1] not in ("", "#")
 ]
 VENV_CACHE = "/opt/airflow/venvs"  # the airflow-venvs volume, mounted in the scheduler (compose/airflow.yaml)
 
