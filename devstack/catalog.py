@@ -51,6 +51,9 @@ class Image:
     ref: str
     platforms: tuple[str, ...] = MULTI_ARCH
     note: str = ""
+    # devstack runs its own build of it (k3d/images/<recipe>) on every architecture, never the publisher's: the
+    # publisher's build differs where it matters (MLServer: numpy 1.26 cannot load the DAG's numpy 2 pickles)
+    devstack_build: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,9 @@ CATALOG: dict[str, ServiceSpec] = {
                 "mlserver": Image(
                     "seldonio/mlserver:1.7.1",
                     AMD64_ONLY,
-                    note="built for arm64 by devstack from PyPI (k3d/images/mlserver)",
+                    note="built by devstack from PyPI on every architecture (k3d/images/mlserver): Seldon's image "
+                    "has numpy 1.26.4 and scikit-learn 1.5.2, which cannot load a model the DAG trained",
+                    devstack_build=True,
                 ),
             },
             ports=(
@@ -317,6 +322,12 @@ CATALOG: dict[str, ServiceSpec] = {
 }
 
 SERVICE_NAMES = tuple(CATALOG)
+
+
+def upstream_platforms(service: str) -> dict[str, tuple[str, ...]]:
+    """Per image key of `service`, the platforms where devstack runs the publisher's own image: none for an image
+    devstack always builds itself, so every architecture gets devstack's build of it."""
+    return {k: () if i.devstack_build else i.platforms for k, i in CATALOG[service].images.items()}
 
 
 def closure(names: list[str] | tuple[str, ...]) -> list[str]:

@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-train", action="store_true", help="serve the newest registered model instead of training")
     p.add_argument("--stop", action="store_true", help="stop the demo's streaming job and model server")
     p.add_argument("--json", action="store_true", help="print the counts at each stage as JSON")
+    p.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="for devstack's MLServer image when the demo builds it (PIP_INDEX_URL=..., BASE=...)",
+    )
 
     p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
     p.add_argument("--stack", default="default")
@@ -525,6 +532,7 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
         return EXIT_OK
     if args.ticks < 1:
         raise UsageError(f"--ticks {args.ticks} produces nothing.", "give a positive number, e.g. --ticks 4000.")
+    build_args = parse_build_args(args.build_arg, ("mlserver",))["mlserver"]
     t0 = time.monotonic()
 
     last = [""]
@@ -534,7 +542,9 @@ def cmd_demo(args: argparse.Namespace, out: Any) -> int:
             last[0] = msg
             out.print(f"[{time.monotonic() - t0:5.0f}s] {msg}", highlight=False)
 
-    c = demo.run(args.stack, demo.DemoOptions(ticks=args.ticks, train=not args.no_train), step=step)
+    c = demo.run(
+        args.stack, demo.DemoOptions(ticks=args.ticks, train=not args.no_train, build_args=build_args), step=step
+    )
     if args.json:
         print(json.dumps({"stack": args.stack, "seconds": round(time.monotonic() - t0, 1), **c.to_dict()}, indent=2))
         return EXIT_OK
@@ -779,30 +789,36 @@ def cmd_k3d(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK if st.cluster is not None and st.cluster.running and st.ours else EXIT_FAIL
 
 
+def parse_build_args(values: list[str], recipes: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """--build-arg values: NAME=VALUE for every recipe, RECIPE:NAME=VALUE for one (mlserver:BASE=...)."""
+    from devstack.errors import UsageError
+
+    out: dict[str, dict[str, str]] = {k: {} for k in recipes}
+    for a in values:
+        if "=" not in a:
+            raise UsageError(f"--build-arg {a!r} is not NAME=VALUE.", "for example --build-arg BASE=python:3.11-slim.")
+        name, _, value = a.partition("=")
+        key, _, name = name.rpartition(":")
+        if key and key not in out:
+            raise UsageError(f"--build-arg {a!r}: no recipe {key!r}.", f"use one of {', '.join(out)}.")
+        for k in [key] if key else out:
+            out[k][name] = value
+    return out
+
+
 def _k3d_images(args: argparse.Namespace, out: Any) -> int:
     """Build and push the images the stack's cluster needs from devstack (its last plan, else seldon alone)."""
     from devstack import image_builds
-    from devstack.errors import UsageError
     from devstack.stack import load_plan
     from devstack.state import project_name, stack_dir
 
-    bad = [a for a in args.build_arg if "=" not in a]
-    if bad:
-        raise UsageError(f"--build-arg {bad[0]!r} is not NAME=VALUE.", "for example --build-arg BASE=python:3.11-slim.")
+    build_args = parse_build_args(args.build_arg, tuple(image_builds.RECIPES))
     facts = _facts()
     plan = load_plan(stack_dir(args.stack))
     if plan is None or "seldon" not in plan.names():
         ns = argparse.Namespace(profile=None, services="seldon", budget=None, config=None, stack=args.stack)
         _, plan, facts = _plan(ns, facts)
     arch = facts.arch or "amd64"
-    build_args: dict[str, dict[str, str]] = {k: {} for k in image_builds.RECIPES}
-    for a in args.build_arg:  # NAME=VALUE for every recipe, KEY:NAME=VALUE for one (mlserver:BASE=...)
-        name, _, value = a.partition("=")
-        key, _, name = name.rpartition(":")
-        if key and key not in build_args:
-            raise UsageError(f"--build-arg {a!r}: no recipe {key!r}.", f"use one of {', '.join(build_args)}.")
-        for k in [key] if key else build_args:
-            build_args[k][name] = value
     say = (lambda m: None) if args.json else (lambda m: out.print(m, highlight=False, soft_wrap=True))
     report = image_builds.for_plan(
         plan, project_name(args.stack), arch, force=args.force, build_args=build_args, progress=say

@@ -237,7 +237,7 @@ def diagnose(
     if facts.arch == "arm64":
         for spec in CATALOG.values():
             for image in spec.images.values():
-                if "linux/arm64" not in image.platforms:
+                if "linux/arm64" not in image.platforms and not image.devstack_build:
                     out.append(
                         Finding(
                             f"image {spec.name}",

@@ -251,9 +251,9 @@ def _stream_build(lines: Iterable[str], key: str, progress: Progress, tail: dequ
 
 
 def build_one(
-    t: Target, docker: Any, *, build_args: dict[str, str], use_buildx: bool, progress: Progress
+    t: Target, docker: Any, *, build_args: dict[str, str], use_buildx: bool, progress: Progress, push: bool = True
 ) -> tuple[float, float]:
-    """Build and push one target; returns (build seconds, push seconds)."""
+    """Build one target and push it (`push`), or keep it in the local engine; returns (build s, push s)."""
     from python_on_whales import DockerException
     from python_on_whales.utils import stream_stdout_and_stderr
 
@@ -268,7 +268,8 @@ def build_one(
                 build_args=build_args,
                 labels=labels,
                 tags=[t.push_ref],
-                push=True,
+                push=push,
+                load=not push,
                 provenance=False,
                 progress="plain",
                 stream_logs=True,
@@ -300,6 +301,8 @@ def build_one(
             "see the build's output above (`devstack -v k3d images`), fix the cause and run it again.",
         ) from None
     build_s = time.monotonic() - t0
+    if not push:
+        return build_s, 0.0
     progress(f"{t.key}: pushing {t.push_ref}")
     t1 = time.monotonic()
     try:
@@ -351,6 +354,37 @@ def build_and_push(
     return results
 
 
+def ensure_local(
+    key: str,
+    ref: str,
+    *,
+    build_args: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    docker: Any = None,
+    recipes: Path | None = None,
+) -> Result:
+    """devstack's own build of image `key` as `ref` in the local engine (the demo's model server runs it): built
+    from its recipe when absent or built from another recipe (its label), else left as it is ("present"). Build
+    args (a private index, another base) apply to the build; they do not make a present image stale."""
+    if docker is None:
+        from python_on_whales import docker as _docker
+
+        docker = _docker
+    say = progress or (lambda _m: None)
+    recipe = (recipes or recipes_dir()) / RECIPES[key]
+    platform = _native_platform(docker)
+    # the label follows the recipe only: a later demo without the first one's build args keeps the image
+    t = Target(key, recipe, ref, ref, platform, recipe_hash(recipe, platform))
+    if docker.image.exists(ref) and (docker.image.inspect(ref).config.labels or {}).get(RECIPE_LABEL) == t.digest:
+        return Result(key, ref, ref, platform, "present", t.digest)
+    use_buildx = buildx_available(docker)
+    say(f"{key}: building devstack's {recipe.name} image {ref} for {platform} (once; a few minutes)")
+    build_s, _ = build_one(t, docker, build_args=build_args or {}, use_buildx=use_buildx, progress=say, push=False)
+    size = int(docker.image.inspect(ref).size or 0)
+    say(f"{key}: built {ref} in {build_s:.0f} s")
+    return Result(key, ref, ref, platform, "built", t.digest, build_s, 0.0, size)
+
+
 @dataclass
 class Report:
     registry: str
@@ -371,13 +405,13 @@ def for_plan(
     progress: Progress | None = None,
 ) -> Report:
     """`devstack k3d images` and `up`'s step: what the plan's cluster needs on `arch`, built and pushed."""
-    from devstack.catalog import CATALOG
+    from devstack.catalog import upstream_platforms
     from devstack.k3d import images_registry
 
     s = plan.service("seldon")
     port = s.ports["images"][0]
     registry = f"k3d-{images_registry(project)}:{port}"
-    platforms = {k: v.platforms for k, v in CATALOG["seldon"].images.items()}
+    platforms = upstream_platforms("seldon")
     todo = targets(s.images, platforms, arch, registry, port, force=force, build_args=build_args)
     results = build_and_push(todo, port, build_args=build_args, progress=progress, force=False)
     return Report(registry, results, Registry(port).listing())

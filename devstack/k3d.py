@@ -398,7 +398,7 @@ class ClusterJob:
         if "seldon" not in plan.names():
             return None
         from devstack import image_builds, seldon
-        from devstack.catalog import CATALOG
+        from devstack.catalog import upstream_platforms
         from devstack.plan import engine_reserve
         from devstack.render import k3d_cluster_config
         from devstack.units import fmt_mib
@@ -433,7 +433,7 @@ class ClusterJob:
         stream = network[: -len("_store")] + "_stream" if network.endswith("_store") else ""
         images = seldon.cluster_images(
             s.images,
-            {k: v.platforms for k, v in CATALOG["seldon"].images.items()},
+            upstream_platforms("seldon"),
             facts.arch or "amd64",
             f"k3d-{images_registry(project)}:{s.ports['images'][0]}",
         )
@@ -450,7 +450,7 @@ class ClusterJob:
         job.k3d_version = check_tools(("k3d",))["k3d"]
         job.prometheus = "prometheus" in plan.names()
         arch = facts.arch or "amd64"
-        if image_builds.needed({k: v.platforms for k, v in CATALOG["seldon"].images.items()}, arch):
+        if image_builds.needed(upstream_platforms("seldon"), arch):
             job.image_builds = lambda: image_builds.for_plan(plan, project, arch)
         return job
 

@@ -344,7 +344,7 @@ def make_plan(req: PlanRequest) -> Plan:
     if req.arch in ("arm64", "aarch64"):
         for sp in planned:
             for key, image in CATALOG[sp.name].images.items():
-                if "linux/arm64" not in image.platforms and sp.images[key] == image.ref:
+                if "linux/arm64" not in image.platforms and not image.devstack_build and sp.images[key] == image.ref:
                     notes.append(
                         f"{sp.images[key]} publishes no arm64 image: it runs under emulation (slower, more memory)."
                     )

@@ -351,6 +351,9 @@ def config_files(
     files: dict[str, str] = {COMPOSE_FILE: _compose_yaml(plan, project)}
     if start_interval:
         files[START_INTERVAL_FILE] = _start_interval_yaml(plan)
+    if has_pipeline(plan):  # the demo's model server: compose/pipeline.yaml builds it from this copy when absent
+        recipe = k3d_dir() / "images" / "mlserver"
+        files |= {f"images/mlserver/{f.name}": f.read_text(encoding="utf-8") for f in sorted(recipe.iterdir())}
     driver = plan.service("jupyter").knobs["spark.driver.memory"] if "jupyter" in names else "1g"
     executor = plan.service("spark").knobs["spark.executor.memory"] if "spark" in names else "1g"
     for s in plan.services:

@@ -341,9 +341,15 @@ def cluster_images(
         if f"linux/{arch}" in platforms.get(key, ("linux/amd64", "linux/arm64")):
             out[key] = ref
         else:
-            repo_tag = ref.rsplit("/", 1)[-1]
-            out[key] = f"{registry}/devstack/{repo_tag}"
+            out[key] = devstack_ref(ref, registry)
     return out
+
+
+def devstack_ref(ref: str, registry: str = "") -> str:
+    """The name of devstack's own build of the image `ref` (seldonio/mlserver:1.7.1 -> devstack/mlserver:1.7.1), in
+    `registry` when one is given (the cluster's build registry), else as the local engine keeps it (the demo's)."""
+    name = f"devstack/{ref.rsplit('/', 1)[-1]}"
+    return f"{registry}/{name}" if registry else name
 
 
 def to_yaml(manifests: list[dict[str, Any]]) -> str:

@@ -159,7 +159,7 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
     import platform
 
     from devstack import seldon
-    from devstack.catalog import CATALOG
+    from devstack.catalog import upstream_platforms
     from devstack.errors import UsageError
     from devstack.host import normalize_arch
     from devstack.pipeline import MLFLOW_BUCKET
@@ -180,10 +180,9 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
         mlflow_url = f"http://127.0.0.1:{plan.service('mlflow').ports['http'][0]}"
     version, source = resolve_model(mlflow_url, ref)
     model_uri = seldon.artifact_s3_uri(source, MLFLOW_BUCKET)
-    spec = CATALOG["seldon"]
     images = seldon.cluster_images(
         s.images,
-        {k: v.platforms for k, v in spec.images.items()},
+        upstream_platforms("seldon"),
         normalize_arch(platform.machine()),
         f"k3d-{images_registry(project)}:{s.ports['images'][0]}",
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import pipeline
@@ -31,6 +31,8 @@ class DemoOptions:
     spacing_ms: int = 1000
     train: bool = True  # trigger the training DAG (when False, the newest registered version is served)
     timeout_s: float = 900
+    # build args for devstack's MLServer image when the demo builds it (a private index: PIP_INDEX_URL=...)
+    build_args: dict[str, str] = field(default_factory=dict)
 
 
 def model_server_url() -> str:
@@ -170,15 +172,37 @@ def _ready(url: str) -> bool:
         return False
 
 
-def mlserver_image(directory: Path) -> str:
-    """As Compose resolves ${DEVSTACK_IMAGE_MLSERVER}: the environment, then the stack's .env, then the default."""
+def default_mlserver_image() -> str:
+    """devstack's own MLServer build (compose/pipeline.yaml's default): it has the model runtime the DAG trains
+    with, which Seldon's seldonio/mlserver has not (k3d/images/mlserver/model-runtime.txt)."""
+    from devstack.catalog import CATALOG
+    from devstack.seldon import devstack_ref
+
+    return devstack_ref(CATALOG["seldon"].images["mlserver"].ref)
+
+
+def mlserver_override(directory: Path) -> str | None:
+    """As Compose resolves ${DEVSTACK_IMAGE_MLSERVER}: the environment, then the stack's .env; None: the default."""
     if ref := os.environ.get("DEVSTACK_IMAGE_MLSERVER"):
         return ref
     env_file = directory / ".env"
     for line in env_file.read_text(encoding="utf-8").splitlines() if env_file.exists() else []:
         if line.startswith("DEVSTACK_IMAGE_MLSERVER="):
-            return line.split("=", 1)[1].strip().strip("'\"")
-    return "seldonio/mlserver:1.7.1"
+            return line.split("=", 1)[1].strip().strip("'\"") or None
+    return None
+
+
+def ensure_mlserver_image(directory: Path, build_args: dict[str, str], step: Callable[[str], None]) -> str:
+    """The model server's image, there before it starts: an override is pulled when absent; devstack's own build
+    is built from its recipe when absent or built from an older one."""
+    if override := mlserver_override(directory):
+        if not _image_present(override):
+            step(f"pulling the model server's image {override} (once)")
+            _pull(override)
+        return override
+    from devstack.image_builds import ensure_local
+
+    return ensure_local("mlserver", default_mlserver_image(), build_args=build_args, progress=step).ref
 
 
 def _image_present(ref: str) -> bool:
@@ -292,10 +316,7 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
         for other in airflow.active_runs(pipeline.TRAINING_DAG):
             step(f"Airflow: waiting for the scheduled run {other} too (it registers a version as well)")
             airflow.wait_run(pipeline.TRAINING_DAG, other, opts.timeout_s)
-    image = mlserver_image(directory)
-    if not _image_present(image):
-        step(f"pulling the model server's image {image} (once)")
-        _pull(image)
+    ensure_mlserver_image(directory, opts.build_args, step)
     step("serving the newest model version (model-server: up to 1 GiB, outside the plan's budget)")
     c.model_version = serve_model(directory, project, env)
     wait_until(

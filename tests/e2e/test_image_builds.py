@@ -14,9 +14,7 @@ with Seldon's environment (`seldon.mlserver_env`) on the test model; the storage
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -32,6 +30,7 @@ from devstack.state import project_name
 from tests import testbed_images as testbed
 from tests.conftest import run_cli
 from tests.e2e.test_mlserver import check_v2, model, wait_model_ready  # noqa: F401  (model: a fixture)
+from tests.recipe_standins import CA_BUNDLE, standin
 from tests.seldon_testbed import require
 
 pytestmark = pytest.mark.engine
@@ -40,14 +39,6 @@ STACK = "dstest-images"
 PROJECT = project_name(STACK)
 PORT = CATALOG["seldon"].ports[-1].host  # the images port (5501)
 REGISTRY = f"k3d-{PROJECT}-builds:{PORT}"
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-STANDINS = {
-    # name -> Dockerfile on the test bed's base: what python:3.11-slim and rclone/rclone give the recipes
-    "python": "RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv libgomp1 "
-    "&& rm -rf /var/lib/apt/lists/*\n",
-    "rclone": "RUN apt-get update && apt-get install -y --no-install-recommends rclone "
-    "&& rm -rf /var/lib/apt/lists/*\n",
-}
 
 
 def devstack(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
@@ -59,21 +50,6 @@ def get_json(url: str, accept: str = "") -> Any:
     req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
-
-
-def standin(name: str, base: str) -> str:
-    tag = f"devstack-testbed/{name}-standin:{uuid.uuid5(uuid.NAMESPACE_URL, base + STANDINS[name]).hex[:12]}"
-    if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0:
-        with tempfile.TemporaryDirectory() as ctx:
-            (Path(ctx) / "Dockerfile").write_text(f"FROM {base}\n{STANDINS[name]}")
-            subprocess.run(
-                ["docker", "build", "-q", "-t", tag, ctx],
-                check=True,
-                capture_output=True,
-                env={**os.environ, "DOCKER_BUILDKIT": "0"},
-                timeout=600,
-            )
-    return tag
 
 
 @pytest.fixture(scope="module")

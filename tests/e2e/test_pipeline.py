@@ -16,7 +16,9 @@ import pytest
 
 from devstack import pipeline
 from devstack.demo import NEEDS
+from devstack.state import project_name
 from tests.conftest import run_cli
+from tests.recipe_standins import mlserver_build_args
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -24,7 +26,9 @@ STACK = "e2e-pipe"
 SHIFT = 24000  # every published port moved by a devstack.yaml: no other stack's ports are needed
 TICKS = 4000
 SERVICES = ",".join((*NEEDS, "prometheus"))
-IMAGES = ["KAFKA", "SPARK", "CLICKHOUSE", "JUPYTER", "POSTGRES", "MINIO", "MLFLOW", "AIRFLOW", "REDIS", "MLSERVER"]
+# no DEVSTACK_IMAGE_MLSERVER: the demo serves with devstack's own MLServer build, as a user's does, built here
+# from its recipe on a python:3.11-slim stand-in (tests/recipe_standins.py)
+IMAGES = ["KAFKA", "SPARK", "CLICKHOUSE", "JUPYTER", "POSTGRES", "MINIO", "MLFLOW", "AIRFLOW", "REDIS"]
 IMAGES += ["PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"]  # Prometheus too: it watches the demo's model server
 
 
@@ -48,7 +52,7 @@ def stack_env(env: dict[str, str]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def demo(env: dict[str, str], stack_env: dict[str, str]) -> dict[str, Any]:
-    r = run_cli("demo", "--stack", STACK, "--ticks", str(TICKS), "--json", env=env)
+    r = run_cli("demo", "--stack", STACK, "--ticks", str(TICKS), "--json", *mlserver_build_args(), env=env)
     if r.returncode != 0:
         directory = Path(env["XDG_STATE_HOME"]) / "devstack" / STACK
         logs = subprocess.run(
@@ -99,6 +103,28 @@ def test_the_dag_trained_and_registered_a_model_stored_in_the_versioned_bucket(
     models = [v for v in versions if v["Key"].endswith("/MLmodel")]
     assert models and all(v["VersionId"] not in ("", "null") for v in models), models
     print(f"\nMLmodel objects in {pipeline.MLFLOW_BUCKET}: {[(v['Key'], v['VersionId']) for v in models]}")
+
+
+def test_the_model_is_served_by_devstacks_own_mlserver_build(demo: dict[str, Any], env: dict[str, str]) -> None:
+    """The DAG's model loads where users serve it: devstack's MLServer image, built from the recipe whose
+    model-runtime.txt the DAG's venv installed too (Seldon's own image cannot load it: numpy 1.26)."""
+    from devstack.demo import default_mlserver_image
+    from devstack.host import normalize_arch
+    from devstack.image_builds import RECIPE_LABEL, recipe_hash, recipes_dir
+
+    name = f"{project_name(STACK)}-model-server-1"
+    image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", name], capture_output=True, text=True)
+    assert image.stdout.strip() == default_mlserver_image() == "devstack/mlserver:1.7.1", image.stdout + image.stderr
+    labels = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", default_mlserver_image()],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    arch = subprocess.run(["docker", "info", "-f", "{{.Architecture}}"], capture_output=True, text=True).stdout
+    platform = f"linux/{normalize_arch(arch.strip())}"
+    assert json.loads(labels.stdout)[RECIPE_LABEL] == recipe_hash(recipes_dir() / "mlserver", platform)
+    assert demo["model_version"] >= 1
 
 
 def test_predictions_and_features_flow(demo: dict[str, Any]) -> None:

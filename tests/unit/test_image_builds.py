@@ -11,6 +11,7 @@ import pytest
 from devstack import image_builds, seldon
 from devstack.catalog import CATALOG
 from devstack.resources import k3d_dir
+from tests.model_runtime import model_runtime_pins
 
 SPEC = CATALOG["seldon"]
 IMAGES = {k: v.ref for k, v in SPEC.images.items()}
@@ -77,10 +78,18 @@ def test_the_mlserver_recipe_has_the_test_beds_pins_and_seldons_contract() -> No
     testbed = REPO / "tests" / "testbed" / "images" / "mlserver"
 
     def pins(p: Path) -> list[str]:
-        return [line for line in p.read_text().splitlines() if line and not line.startswith("#")]
+        out = []
+        for line in p.read_text().splitlines():
+            if line.startswith("-r "):
+                out += pins(p.parent / line.removeprefix("-r ").strip())
+            elif line and not line.startswith("#"):
+                out.append(line)
+        return out
 
-    for name in ("requirements.txt", "constraints.txt"):
-        assert pins(shipped / name) == pins(testbed / name)
+    # the same lock, so both install the same releases; the recipe's top level adds the model runtime's file
+    assert pins(shipped / "constraints.txt") == pins(testbed / "constraints.txt")
+    top = pins(shipped / "requirements.txt")
+    assert set(top) - set(pins(testbed / "requirements.txt")) <= set(model_runtime_pins()), top
     text = (shipped / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE=docker\.io/library/python:3\.11-slim$", text, re.M)
     assert "MLSERVER_MODELS_DIR=/mnt/models" in text and "USER 1000" in text
@@ -93,3 +102,52 @@ def test_registry_down_is_an_environment_problem() -> None:
     with pytest.raises(image_builds.RegistryUnreachable) as e:
         image_builds.Registry(1, timeout=2).ping()
     assert e.value.exit_code == 3 and "127.0.0.1:1 does not answer" in e.value.one_line()
+
+
+def test_mlserver_is_devstacks_own_build_on_every_architecture() -> None:
+    """Seldon's seldonio/mlserver:1.7.1 (numpy 1.26.4) cannot load the DAG's model, so no host runs it."""
+    from devstack.catalog import upstream_platforms
+
+    images = CATALOG["seldon"].images
+    refs = {k: i.ref for k, i in images.items()}
+    for arch in ("amd64", "arm64"):
+        assert "mlserver" in image_builds.needed(upstream_platforms("seldon"), arch), arch
+        named = seldon.cluster_images(refs, upstream_platforms("seldon"), arch, "k3d-x-builds:5501")
+        assert named["mlserver"] == "k3d-x-builds:5501/devstack/mlserver:1.7.1", arch
+    # the others stay the publisher's where it has a build: amd64 runs Seldon's operator and initializer
+    amd64 = seldon.cluster_images(refs, upstream_platforms("seldon"), "amd64", "k3d-x-builds:5501")
+    assert amd64["storage_initializer"] == images["storage_initializer"].ref
+    assert amd64["seldon_operator"] == images["seldon_operator"].ref
+
+
+def test_the_demos_model_server_defaults_to_the_same_build(tmp_path: Path) -> None:
+    import yaml
+
+    from devstack.demo import default_mlserver_image
+    from devstack.plan import PlanRequest, make_plan
+    from devstack.render import config_files
+
+    assert default_mlserver_image() == seldon.devstack_ref(CATALOG["seldon"].images["mlserver"].ref)
+    server = yaml.safe_load((REPO / "compose" / "pipeline.yaml").read_text())["services"]["model-server"]
+    assert server["image"] == "${DEVSTACK_IMAGE_MLSERVER:-" + default_mlserver_image() + "}"
+    # the rendered project carries the recipe that Compose's build section names, so it builds without devstack
+    from devstack.demo import NEEDS
+    from devstack.state import load_or_create_secrets
+
+    secrets = load_or_create_secrets(tmp_path)
+    files = config_files(make_plan(PlanRequest("full", NEEDS, budget_mib=16 * 1024)), secrets, "p")
+    recipe = k3d_dir() / "images" / "mlserver"
+    assert server["build"]["context"] == "../images/mlserver"
+    for f in recipe.iterdir():
+        assert files[f"images/mlserver/{f.name}"] == f.read_text(), f.name
+
+
+def test_build_args_for_one_recipe_or_all() -> None:
+    from devstack.cli import parse_build_args
+    from devstack.errors import UsageError
+
+    got = parse_build_args(["BASE=b", "mlserver:PIP_CERT=/ca"], ("mlserver", "storage_initializer"))
+    assert got == {"mlserver": {"BASE": "b", "PIP_CERT": "/ca"}, "storage_initializer": {"BASE": "b"}}
+    for bad in (["BASE"], ["nope:BASE=b"]):
+        with pytest.raises(UsageError):
+            parse_build_args(bad, ("mlserver",))
