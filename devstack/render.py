@@ -246,6 +246,7 @@ def _kafka_configs(s: ServicePlan, bind: str) -> dict[str, str]:
             replication=min(3, n),
             min_isr=2 if n >= 3 else 1,
         )
+        out[f"config/kafka/kafka-{i}/log4j2.yaml"] = _raw("kafka-log4j2.yaml")
     return out
 
 

@@ -170,6 +170,19 @@ def test_kafka_topic_with_replication_3_round_trips_from_the_host(up: dict, env:
     assert sorted(got) == sorted(sent)
 
 
+def test_kafka_logs_everything_to_docker_logs_and_nothing_to_files(up: dict) -> None:
+    """apache/kafka's default log4j2.yaml (which the stand-in reproduces) writes hourly files into the container
+    layer, never deleted, and keeps the controller's lines out of `docker logs`; devstack's own config does not."""
+    name = f"{PROJECT}-kafka-1-1"
+    logs = subprocess.run(["docker", "logs", name], capture_output=True, text=True, timeout=60)
+    said = logs.stdout + logs.stderr
+    assert "(org.apache.kafka.controller." in said, said[-2000:]
+    files = subprocess.run(
+        ["docker", "exec", name, "find", "/opt/kafka/logs", "-type", "f"], capture_output=True, text=True, timeout=60
+    )
+    assert files.stdout.strip() == "", files.stdout
+
+
 def test_rerun_changes_nothing_and_says_so(up: dict, env: dict[str, str]) -> None:
     r = run_cli(*UP, env=env)
     assert r.returncode == 0, r.stderr
