@@ -229,14 +229,20 @@ CATALOG: dict[str, ServiceSpec] = {
             title="Apache Airflow",
             group=Group.ORCHESTRATION,
             priority=2,
-            memory=Memory(floor=1536, target=4096, ceiling=8192),
+            # floor: 1536 for the API server, scheduler and DAG processor, plus the triggerer's 320
+            memory=Memory(floor=1856, target=4096, ceiling=8192),
             images={"airflow": Image(f"apache/airflow:{AIRFLOW_VERSION}")},
             ports=(Port("http", 8080, 8088),),
             depends_on=("postgres",),
             compose_file="airflow.yaml",
-            containers={"airflow-apiserver": 0.35, "airflow-scheduler": 0.45, "airflow-dag-processor": 0.20},
+            containers={
+                "airflow-apiserver": 0.30,
+                "airflow-scheduler": 0.38,
+                "airflow-dag-processor": 0.17,
+                "airflow-triggerer": 0.15,
+            },
             user="admin",
-            summary="LocalExecutor: API server, scheduler, DAG processor",
+            summary="LocalExecutor: API server, scheduler, DAG processor, triggerer",
         ),
         ServiceSpec(
             name="jupyter",

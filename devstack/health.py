@@ -216,7 +216,7 @@ def probe_mlflow(plan: Plan, secrets: dict[str, str]) -> Probe:
 # heartbeat at most this old, read against the API server's own clock. Compose's healthcheck (`airflow jobs
 # check`, 10 retries) rides out the same flaps.
 AIRFLOW_HEARTBEAT_S = 30
-AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "dag_processor")
+AIRFLOW_COMPONENTS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
 
 
 def airflow_not_healthy(health: dict[str, Any], now: datetime) -> list[str]:

@@ -134,14 +134,27 @@ def mlflow(total: int, replicas: int = 1) -> Sized:
     )
 
 
+# measured on Airflow 3.1.8: an idle triggerer is two processes of 150 and 127 MiB RSS
+AIRFLOW_TRIGGERER_MIN = 320
+
+
 def airflow(total: int, replicas: int = 1) -> Sized:
-    api = _down(total * 0.35, 32)
-    dagp = _down(total * 0.20, 32)
-    sched = total - api - dagp
+    # the triggerer first (deferred operators and sensors resume only through it), then the split of old
+    trig = _clamp(_down(total * 0.15, 32), AIRFLOW_TRIGGERER_MIN, 512)
+    rest = total - trig
+    api = _down(rest * 0.35, 32)
+    dagp = _down(rest * 0.20, 32)
+    sched = rest - api - dagp
     # LocalExecutor runs each task as a child of the scheduler: ~200 MiB a task beside a ~400 MiB scheduler
     parallelism = _clamp((sched - 384) // 192, 1, 32)
     return Sized(
-        {"airflow-apiserver": api, "airflow-scheduler": sched, "airflow-dag-processor": dagp, "airflow-init": api},
+        {
+            "airflow-apiserver": api,
+            "airflow-scheduler": sched,
+            "airflow-dag-processor": dagp,
+            "airflow-triggerer": trig,
+            "airflow-init": api,
+        },
         {
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__API__WORKERS": "1" if api < 1536 else "2",

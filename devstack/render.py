@@ -141,6 +141,7 @@ def _service_env(s: ServicePlan) -> dict[str, str]:
             "DEVSTACK_AIRFLOW_APISERVER_MEM": _mem(c["airflow-apiserver"]),
             "DEVSTACK_AIRFLOW_SCHEDULER_MEM": _mem(c["airflow-scheduler"]),
             "DEVSTACK_AIRFLOW_DAG_PROCESSOR_MEM": _mem(c["airflow-dag-processor"]),
+            "DEVSTACK_AIRFLOW_TRIGGERER_MEM": _mem(c["airflow-triggerer"]),
             "DEVSTACK_AIRFLOW_PARALLELISM": k["AIRFLOW__CORE__PARALLELISM"],
             "DEVSTACK_AIRFLOW_API_WORKERS": k["AIRFLOW__API__WORKERS"],
             "DEVSTACK_AIRFLOW_PARSING_PROCESSES": k["AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES"],
@@ -195,7 +196,13 @@ def compose_files(plan: Plan) -> list[str]:
 START_INTERVAL = "2s"
 # checks that cost a process start of their own get a slower start cadence: Kafka's starts a JVM (three brokers),
 # the DAG processor's `airflow jobs check` imports Airflow (seconds of CPU each)
-START_INTERVALS = {"kafka-1": "3s", "kafka-2": "3s", "kafka-3": "3s", "airflow-dag-processor": "10s"}
+START_INTERVALS = {
+    "kafka-1": "3s",
+    "kafka-2": "3s",
+    "kafka-3": "3s",
+    "airflow-dag-processor": "10s",
+    "airflow-triggerer": "10s",
+}
 
 
 def _start_interval_yaml(plan: Plan) -> str:

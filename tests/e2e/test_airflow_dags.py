@@ -383,3 +383,41 @@ def test_too_little_data_fails_with_one_message(stack: dict[str, str]) -> None:
     assert state == "failed", report
     assert "extract: failed" in report and "not enough data to train: 4 labelled rows" in report, report
     print(f"\ntoo little data: run {run_id} failed as it should:\n{report[-800:]}")
+
+
+DEFERRED_DAG = "devstack_deferred_sensor"
+
+
+def test_a_deferred_sensor_resumes_through_the_triggerer(stack: dict[str, str], env: dict[str, str]) -> None:
+    """Deferrable operators and sensors (the default of many providers) hand their wait to the triggerer and
+    resume only when it fires: without one the task stays `deferred` for ever. The sensor waits for a time 45 s
+    after its run started, so it always defers (a task starts within seconds of its run here)."""
+    dags = Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "config" / "airflow" / "dags"
+    (dags / f"{DEFERRED_DAG}.py").write_text(
+        "import datetime as dt\n"
+        "from airflow.providers.standard.sensors.date_time import DateTimeSensorAsync\n"
+        "from airflow.sdk import dag\n\n\n"
+        f"@dag(dag_id={DEFERRED_DAG!r}, schedule=None, start_date=dt.datetime(2026, 1, 1), catchup=False)\n"
+        "def deferred():\n"
+        "    DateTimeSensorAsync(task_id='wait', target_time='{{ dag_run.start_date + macros.timedelta(seconds=45) }}')"
+        "\n\n\n"
+        "deferred()\n",
+        encoding="utf-8",
+    )
+    af = Airflow(stack)
+    af.wait_for_dag(DEFERRED_DAG, timeout_s=300)
+    run_id = af.trigger(DEFERRED_DAG)
+    seen: list[str] = []
+    deadline = time.monotonic() + 600
+    state = ""
+    while time.monotonic() < deadline:
+        ti = af.call("GET", f"/dags/{DEFERRED_DAG}/dagRuns/{run_id}/taskInstances/wait")
+        state = str(ti.get("state"))
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        if state in ("success", "failed", "upstream_failed", "skipped"):
+            break
+        time.sleep(2)
+    print(f"\nthe sensor's states: {' -> '.join(seen)}")
+    assert state == "success", f"{seen} ({af.task_report(DEFERRED_DAG, run_id)})"
+    assert "deferred" in seen, seen

@@ -86,7 +86,7 @@ def test_plan_24g_and_12g_shrink_with_reasons() -> None:
 def test_plan_3g_refuses_with_smallest_budget() -> None:
     r = run_cli("plan", "--budget", "3g")
     assert r.returncode == 2
-    assert "--budget 11.5g" in r.stderr and "Traceback" not in r.stderr
+    assert "--budget 12g" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_profiles_listed() -> None:

@@ -92,8 +92,8 @@ def test_24g_and_12g_shrink_and_say_why() -> None:
 def test_3g_refuses_naming_smallest_budget_and_what_to_drop() -> None:
     with pytest.raises(BudgetTooSmall) as e:
         plan(budget=3 * 1024)
-    assert "11.5 GiB" in e.value.cause
-    assert "--budget 11.5g" in e.value.fix
+    assert "11.8 GiB" in e.value.cause
+    assert "--budget 12g" in e.value.fix
     assert "drop" in e.value.fix
 
 
