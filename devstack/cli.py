@@ -716,16 +716,16 @@ def cmd_top(args: argparse.Namespace, out: Any) -> int:
 
     from rich.live import Live
 
-    from devstack.output import snapshot_table
+    from devstack.output import fitted_snapshot
 
     interval = _interval(args.interval)
     mon, plan, _ = _monitor(args.stack)
     try:
         mon.tick()
-        with Live(snapshot_table(mon.tick(), plan, mon.history), console=out, auto_refresh=False) as live:
+        with Live(fitted_snapshot(out, mon.tick(), plan, mon.history), console=out, auto_refresh=False) as live:
             while True:
                 time.sleep(interval)
-                live.update(snapshot_table(mon.tick(), plan, mon.history), refresh=True)
+                live.update(fitted_snapshot(out, mon.tick(), plan, mon.history), refresh=True)
     except KeyboardInterrupt:
         return EXIT_OK
     finally:

@@ -141,8 +141,19 @@ def print_targets(console: Console, jobs: list[dict[str, Any]]) -> None:
     console.print(t)
 
 
-def snapshot_table(snap: Any, plan: Plan | None, history: Any) -> Any:
-    """`devstack top`'s table: one row per service, its containers indented under it when there are several."""
+def fitted_snapshot(console: Console, snap: Any, plan: Plan | None, history: Any) -> Any:
+    """`devstack top`'s table at the terminal's height: a live view cut at the bottom hides whole services (an 80x24
+    Terminal.app window loses the last ones of the full profile), so containers fold into their service rows first,
+    and a line says how to see them."""
+    full = snapshot_table(snap, plan, history)
+    if len(console.render_lines(full, console.options.reset_height(), pad=False)) <= console.size.height:
+        return full
+    return snapshot_table(snap, plan, history, fold=True)
+
+
+def snapshot_table(snap: Any, plan: Plan | None, history: Any, *, fold: bool = False) -> Any:
+    """`devstack top`'s table: one row per service, its containers indented under it when there are several, unless
+    `fold`."""
     from rich.console import Group
     from rich.text import Text
 
@@ -161,6 +172,7 @@ def snapshot_table(snap: Any, plan: Plan | None, history: Any) -> Any:
     for col in ("used/limit", "peak", "cpu", "restarts"):
         t.add_column(col, justify="right", no_wrap=True)
     style = {"healthy": "green", "starting": "yellow", "unhealthy": "red", "down": "red"}
+    folded = 0
     for name, s in snap.services(plan.names() if plan else [], elsewhere(plan)).items():
         peak = history.peaks.get(name)
         t.add_row(
@@ -174,7 +186,9 @@ def snapshot_table(snap: Any, plan: Plan | None, history: Any) -> Any:
             f"{s.cpu_pct:.0f}%",
             f"{s.restarts}" + (" OOM" if s.oom_killed else ""),
         )
-        if len(s.containers) > 1:
+        if len(s.containers) > 1 and fold:
+            folded += len(s.containers)
+        elif len(s.containers) > 1:
             for c in s.containers:
                 t.add_row(
                     f"  {c.name}",
@@ -193,4 +207,6 @@ def snapshot_table(snap: Any, plan: Plan | None, history: Any) -> Any:
         f"host {mib(snap.host_used)}/{mib(snap.host_total)}  engine {mib(snap.engine_total)}  "
         f"stack {mib(snap.used)}{budget}, peak {mib(history.total_peak)}  (tick {snap.latency * 1000:.0f} ms)"
     )
-    return Group(head, t)
+    if not folded:
+        return Group(head, t)
+    return Group(head, t, Text(f"{folded} container rows folded into their services: a taller terminal shows them"))
