@@ -115,6 +115,9 @@ class ServiceSpec:
 
 KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.0.1"
+# JupyterLab's image, which Spark's master and worker run as well: executors then have the driver's Python minor
+# (3.13) and libraries, without which a Python UDF fails; apache/spark:4.0.1 is Ubuntu's Python 3.10
+PYSPARK_NOTEBOOK = Image(f"quay.io/jupyter/pyspark-notebook:spark-{SPARK_VERSION}")
 MLFLOW_VERSION = "3.10.1"
 AIRFLOW_VERSION = "3.1.8"
 MINIO_RELEASE = "RELEASE.2025-09-06T17-38-46Z"
@@ -147,7 +150,7 @@ CATALOG: dict[str, ServiceSpec] = {
             priority=2,
             # master daemon + one worker whose executor gets the seed's 4 GB at target
             memory=Memory(floor=1536, target=6144, ceiling=12288),
-            images={"spark": Image(f"apache/spark:{SPARK_VERSION}")},
+            images={"spark": PYSPARK_NOTEBOOK},
             ports=(
                 Port("master", 7077, 7077, "spark"),
                 Port("master-ui", 8080, 8080),
@@ -251,7 +254,7 @@ CATALOG: dict[str, ServiceSpec] = {
             priority=2,
             # the notebook kernel is the Spark driver (client mode): the seed's 8 GB driver lives here
             memory=Memory(floor=1536, target=9216, ceiling=12288),
-            images={"jupyter": Image("quay.io/jupyter/pyspark-notebook:spark-4.0.1")},
+            images={"jupyter": PYSPARK_NOTEBOOK},
             ports=(Port("http", 8888, 8888), Port("spark-ui", 4040, 4040)),
             compose_file="jupyter.yaml",
             summary="notebooks/ mounted; its kernel is the Spark driver",

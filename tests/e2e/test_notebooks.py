@@ -123,3 +123,38 @@ def test_facts_after_the_notebooks(stack_env: dict[str, str]) -> None:
     ) as r:
         model = json.load(r)["registered_model"]
     assert model.get("latest_versions"), model
+
+
+UDF_JOB = """
+import json, socket, sys
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import udf
+
+spark = SparkSession.builder.appName("devstack-python-udf").getOrCreate()
+
+@udf("string")
+def where(_):
+    import socket, sys
+    return "%d.%d %s" % (sys.version_info[0], sys.version_info[1], socket.gethostname())
+
+seen = sorted({r.w for r in spark.range(8).repartition(2).select(where("id").alias("w")).collect()})
+squares = spark.sparkContext.parallelize(range(6), 2).map(lambda x: x * x).collect()
+print(json.dumps({"driver": "%d.%d" % sys.version_info[:2], "executors": seen, "squares": squares}))
+spark.stop()
+"""
+
+
+def test_a_python_udf_runs_on_the_clusters_executors(stack_env: dict[str, str]) -> None:
+    """A notebook's Python UDF and RDD lambda run in the worker's Python, which must be the kernel's minor: Spark
+    refuses a Python worker of another minor ("Python in worker has different version"). The driver is JupyterLab's
+    kernel, as a user's is."""
+    r = subprocess.run(
+        ["docker", "exec", _jupyter_container(), "python", "-c", UDF_JOB],
+        capture_output=True,
+        text=True,
+        timeout=CELL_TIMEOUT,
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-6000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["squares"] == [0, 1, 4, 9, 16, 25], got
+    assert got["executors"] == [f"{got['driver']} spark-worker"], got  # ran on the worker, in the driver's minor

@@ -181,3 +181,25 @@ def test_engines_with_start_interval_get_it_on_every_healthcheck(
     r = subprocess.run(["docker", "compose", "config", "--format", "json"], capture_output=True, text=True, cwd=d)
     assert r.returncode == 0, r.stderr
     assert not any("start_interval" in s.get("healthcheck", {}) for s in json.loads(r.stdout)["services"].values())
+
+
+def test_compose_files_default_to_the_catalogs_images() -> None:
+    """An ejected Compose file run without devstack's .env pulls what devstack would: each `${DEVSTACK_IMAGE_X:-ref}`
+    default is the catalog's pin (devstack's own build where the catalog says so)."""
+    from devstack import seldon
+    from devstack.catalog import CATALOG
+
+    pins = {
+        f"DEVSTACK_IMAGE_{key.upper()}": seldon.devstack_ref(image.ref) if image.devstack_build else image.ref
+        for spec in CATALOG.values()
+        for key, image in spec.images.items()
+    }
+    compose = Path(__file__).resolve().parents[2] / "compose"
+    found = {
+        (m[1], m[2], f.name)
+        for f in sorted(compose.glob("*.yaml"))
+        for m in re.finditer(r"\$\{(DEVSTACK_IMAGE_[A-Z0-9_]+):-([^}]+)\}", f.read_text())
+    }
+    assert {var for var, _, _ in found} >= {"DEVSTACK_IMAGE_SPARK", "DEVSTACK_IMAGE_JUPYTER", "DEVSTACK_IMAGE_KAFKA"}
+    for var, default, name in found:
+        assert pins.get(var) == default, f"{name}: {var} defaults to {default}, the catalog pins {pins.get(var)}"
