@@ -4,11 +4,19 @@
 #   build_images.sh              # base + every tests/testbed/images/*/Dockerfile
 #   build_images.sh kafka redis  # base + just these
 #   build_images.sh base         # just the base
+#   build_images.sh base-trixie  # just the trixie base
 #
-# Tags: devstack-testbed/base:<h0>, devstack-testbed/<svc>:<h>, where h0 = sha256 over tests/testbed/base/*
-# + the apt sources copied in, and h = sha256 over the base tag + every file of images/<svc>/ (dotfiles
+# Two bases, one recipe (tests/testbed/base/): `base` is debootstrap bookworm, `base-trixie` debootstrap trixie
+# (python3 3.13), each with the host's Debian apt sources for its suite. An image is built on `base` unless its
+# directory has a file `base` naming another (images/jupyter/base: base-trixie); it gets it as `ARG BASE`.
+#
+# Tags: devstack-testbed/<base>:<h0>, devstack-testbed/<svc>:<h>, where h0 = sha256 over tests/testbed/base/*
+# + the apt sources and CAs copied in, and h = sha256 over its base's tag + every file of images/<svc>/ (dotfiles
 # excluded). A tag that already exists is not rebuilt. Writes/merges tests/testbed/images.env with
-# DEVSTACK_IMAGE_<SVC>=<tag> lines.
+# DEVSTACK_IMAGE_<SVC>=<tag> lines (DEVSTACK_IMAGE_BASE, DEVSTACK_IMAGE_BASE_TRIXIE for the bases).
+#
+# DEVSTACK_IMAGE_SPARK is the jupyter image's tag: devstack's Spark master and worker run on the pyspark-notebook
+# image, whose stand-in is images/jupyter (`build_images.sh spark` builds jupyter).
 #
 # Optional per-image hook: images/<svc>/prepare.sh <context-dir> runs on the host before `docker build`
 # (e.g. kafka fetches its jars from Maven Central with mvn); the build context is a temp copy of the
@@ -46,31 +54,41 @@ hash_dirs() {
 }
 short() { sha256sum | cut -c1-12; }
 
-# ---- the apt sources copied into the base: the host's Debian entries ------------------------------
+# ---- the bases: for each, the apt sources and CAs copied in, in $HOST_TMP/<base>/{apt,ca} -----------
+declare -A SUITE=([base]="${DEVSTACK_TESTBED_SUITE:-bookworm}" [base-trixie]=trixie)
+HOST_SUITE="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
 HOST_TMP="$(mktemp -d)"
-SRC_TMP="$HOST_TMP/apt"; CA_TMP="$HOST_TMP/ca"
-mkdir -p "$SRC_TMP" "$CA_TMP"
 trap 'rm -rf "$HOST_TMP"' EXIT
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    if grep -vE '^\s*#' "$f" | grep -E 'https?://[^ ]+/debian(-security)?/?( |$)' >/dev/null; then
-        n="$(basename "$f")"; [ "$n" = sources.list ] && n=host-sources.list
-        cp "$f" "$SRC_TMP/$n"
+base_inputs() { # name: the host's Debian entries (its own suite renamed to the base's) and its local CAs
+    local suite="${SUITE[$1]}" src="$HOST_TMP/$1/apt" ca="$HOST_TMP/$1/ca" f n
+    mkdir -p "$src" "$ca"
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        if grep -vE '^\s*#' "$f" | grep -E 'https?://[^ ]+/debian(-security)?/?( |$)' >/dev/null; then
+            n="$(basename "$f")"; [ "$n" = sources.list ] && n=host-sources.list
+            if [ -n "$HOST_SUITE" ] && [ "$HOST_SUITE" != "$suite" ]; then
+                sed "s/\b$HOST_SUITE\b/$suite/g" "$f" >"$src/$n"   # bookworm-updates: trixie-updates
+            else
+                cp "$f" "$src/$n"
+            fi
+        fi
+    done
+    if [ -z "$(ls -A "$src")" ]; then
+        log "$1: no Debian apt source on the host; using deb.debian.org"
+        printf 'deb http://deb.debian.org/debian %s main\ndeb http://deb.debian.org/debian %s-updates main\ndeb http://deb.debian.org/debian-security %s-security main\n' \
+            "$suite" "$suite" "$suite" >"$src/debian.list"
     fi
+    # the host's locally added CA certificates (a TLS-intercepting proxy's CA must be trusted in builds)
+    for f in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
+        [ -f "$f" ] && cp "$f" "$ca/"
+    done
+    return 0
+}
+declare -A BASE_TAGS=()
+for b in "${!SUITE[@]}"; do
+    base_inputs "$b"
+    BASE_TAGS[$b]="devstack-testbed/$b:$( { hash_dirs "$BASE_DIR"; hash_dirs "$HOST_TMP/$b"; } | short)"
 done
-if [ -z "$(ls -A "$SRC_TMP")" ]; then
-    log "no Debian apt source on the host; using deb.debian.org"
-    printf 'deb http://deb.debian.org/debian bookworm main\ndeb http://deb.debian.org/debian bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
-        > "$SRC_TMP/debian.list"
-fi
-
-# ... and the host's locally added CA certificates (a TLS-intercepting proxy's CA must be trusted in builds)
-for f in /usr/local/share/ca-certificates/*.crt /usr/local/share/ca-certificates/*/*.crt; do
-    [ -f "$f" ] && cp "$f" "$CA_TMP/"
-done
-
-BASE_HASH="$( { hash_dirs "$BASE_DIR"; hash_dirs "$HOST_TMP"; } | short)"
-BASE_TAG="devstack-testbed/base:$BASE_HASH"
 
 declare -A TAGS=()
 declare -A TIMES=()
@@ -83,22 +101,33 @@ fail_build() { # name logfile
     die "image '$1' failed to build"
 }
 
-build_base() {
-    if tag_exists "$BASE_TAG"; then log "base: $BASE_TAG exists, skipping"; TIMES[base]=cached; TAGS[base]="$BASE_TAG"; return; fi
-    local t0=$SECONDS logf="$LOG_DIR/base.log"
-    log "base: building $BASE_TAG (log: $logf)"
-    "$BASE_DIR/build_base.sh" "$BASE_TAG" "$HOST_TMP" >"$logf" 2>&1 || fail_build base "$logf"
-    TIMES[base]="$((SECONDS - t0))s"; TAGS[base]="$BASE_TAG"
-    log "base: built $BASE_TAG in ${TIMES[base]}"
+build_base() { # name
+    local b="$1" tag="${BASE_TAGS[$1]}"
+    if tag_exists "$tag"; then log "$b: $tag exists, skipping"; TIMES[$b]=cached; TAGS[$b]="$tag"; return; fi
+    local t0=$SECONDS logf="$LOG_DIR/$b.log"
+    log "$b: building $tag (debootstrap ${SUITE[$b]}; log: $logf)"
+    DEVSTACK_TESTBED_SUITE="${SUITE[$b]}" "$BASE_DIR/build_base.sh" "$tag" "$HOST_TMP/$b" >"$logf" 2>&1 \
+        || fail_build "$b" "$logf"
+    TIMES[$b]="$((SECONDS - t0))s"; TAGS[$b]="$tag"
+    log "$b: built $tag in ${TIMES[$b]}"
+}
+
+# the base an image is built on: the one its file `base` names, else `base`
+base_of() {
+    local b=base
+    if [ -f "$IMAGES_DIR/$1/base" ]; then b="$(tr -d '[:space:]' <"$IMAGES_DIR/$1/base")"; fi
+    [ -n "${SUITE[$b]:-}" ] || die "images/$1/base names '$b', which is none of: ${!SUITE[*]}"
+    echo "$b"
 }
 
 build_svc() {
     local svc="$1" dir="$IMAGES_DIR/$1"
     [ -f "$dir/Dockerfile" ] || die "no Dockerfile in $dir"
-    local h tag
+    local h tag base_tag
+    base_tag="${BASE_TAGS[$(base_of "$svc")]}"
     local shared=()  # scripts an image's prepare.sh calls are part of what it is built from
     if [ -f "$dir/prepare.sh" ] && grep -q 'lib/' "$dir/prepare.sh"; then shared=("$HERE_LIB"); fi
-    h="$( { echo "$BASE_TAG"; hash_dirs "$dir" "${shared[@]}"; } | short)"
+    h="$( { echo "$base_tag"; hash_dirs "$dir" "${shared[@]}"; } | short)"
     tag="devstack-testbed/$svc:$h"
     if tag_exists "$tag"; then log "$svc: $tag exists, skipping"; record "$svc" "$tag" cached; return; fi
     local t0=$SECONDS logf="$LOG_DIR/$svc.log" ctx
@@ -109,7 +138,7 @@ build_svc() {
     if [ -x "$dir/prepare.sh" ]; then
         "$dir/prepare.sh" "$ctx" >>"$logf" 2>&1 || { rm -rf "$ctx"; fail_build "$svc (prepare.sh)" "$logf"; }
     fi
-    if ! docker build --build-arg "BASE=$BASE_TAG" -t "$tag" \
+    if ! docker build --build-arg "BASE=$base_tag" -t "$tag" \
             --label "org.devstack.testbed.svc=$svc" --label "org.devstack.testbed.hash=$h" \
             "$ctx" >>"$logf" 2>&1; then
         rm -rf "$ctx"; fail_build "$svc" "$logf"
@@ -118,6 +147,10 @@ build_svc() {
     record "$svc" "$tag" "$((SECONDS - t0))s"
     log "$svc: built $tag in $((SECONDS - t0))s"
 }
+
+# images.env names these with another image's tag instead of building them: devstack's Spark runs on the
+# pyspark-notebook image (its stand-in: images/jupyter)
+declare -A SAME_AS=([spark]=jupyter)
 
 # a build runs in a subshell of its own: it hands its tag and time back through a file
 RESULTS="$HOST_TMP/results"; mkdir -p "$RESULTS"
@@ -128,6 +161,9 @@ collect() {
         [ -f "$f" ] || continue
         svc="$(basename "$f")"
         read -r TAGS[$svc] TIMES[$svc] <"$f"
+    done
+    for svc in "${!SAME_AS[@]}"; do
+        if [ -n "${TAGS[${SAME_AS[$svc]}]:-}" ]; then TAGS[$svc]="${TAGS[${SAME_AS[$svc]}]}"; TIMES[$svc]="= ${SAME_AS[$svc]}"; fi
     done
 }
 
@@ -155,20 +191,31 @@ on_exit() { local rc=$?; collect; write_env || true; rm -rf "$HOST_TMP"; return 
 trap on_exit EXIT
 
 # ---- which images ---------------------------------------------------------------------------------
-want=()
+want=(); bases=(base)   # the bookworm base always: the tests take it from images.env (DEVSTACK_IMAGE_BASE)
 if [ "$#" -gt 0 ]; then
-    for a in "$@"; do [ "$a" = base ] || want+=("$a"); done
+    for a in "$@"; do
+        if [ -n "${SUITE[$a]:-}" ]; then [[ " ${bases[*]} " == *" $a "* ]] || bases+=("$a")
+        elif [ -n "${SAME_AS[$a]:-}" ]; then want+=("${SAME_AS[$a]}")
+        else want+=("$a"); fi
+    done
 else
-    for d in "$IMAGES_DIR"/*/; do [ -f "$d/Dockerfile" ] && want+=("$(basename "$d")"); done
+    for d in "$IMAGES_DIR"/*/; do
+        svc="$(basename "$d")"
+        if [ -f "$d/Dockerfile" ] && [ -z "${SAME_AS[$svc]:-}" ]; then want+=("$svc"); fi
+    done
 fi
+for svc in "${want[@]}"; do
+    [ -f "$IMAGES_DIR/$svc/Dockerfile" ] || die "no Dockerfile in $IMAGES_DIR/$svc"
+    b="$(base_of "$svc")"; [[ " ${bases[*]} " == *" $b "* ]] || bases+=("$b")
+done
 
 # the slowest first (cold times on two cores), so the long builds do not start last
-SLOWEST_FIRST=(jupyter minio airflow mlserver mlflow prometheus spark kafka-exporter registry postgres)
+SLOWEST_FIRST=(jupyter minio airflow mlserver mlflow prometheus kafka-exporter registry postgres)
 ordered=()
 for svc in "${SLOWEST_FIRST[@]}"; do [[ " ${want[*]} " == *" $svc "* ]] && ordered+=("$svc"); done
 for svc in "${want[@]}"; do [[ " ${ordered[*]} " == *" $svc "* ]] || ordered+=("$svc"); done
 
-build_base
+for b in "${bases[@]}"; do build_base "$b"; done
 JOBS="${DEVSTACK_TESTBED_JOBS:-3}"
 declare -A PIDS=()   # pid -> image
 failed=()
@@ -189,5 +236,6 @@ collect
 log "all images in $((SECONDS - t_all))s ($JOBS at a time)"
 
 log "summary:"
-for k in base "${want[@]}"; do printf '  %-12s %-44s %s\n' "$k" "${TAGS[$k]}" "${TIMES[$k]}" >&2; done
+also=(); for k in "${!SAME_AS[@]}"; do if [[ " ${want[*]} " == *" ${SAME_AS[$k]} "* ]]; then also+=("$k"); fi; done
+for k in "${bases[@]}" "${want[@]}" "${also[@]}"; do printf '  %-12s %-44s %s\n' "$k" "${TAGS[$k]}" "${TIMES[$k]}" >&2; done
 log "wrote $ENV_FILE"

@@ -15,7 +15,10 @@ if [[ -f "$venv/.devstack-stamp" && "$(cat "$venv/.devstack-stamp")" == "$stamp"
     echo "$venv"; exit 0
 fi
 ctx="$(mktemp -d)"; trap 'rm -rf "$ctx"' EXIT
-bash "$img/prepare.sh" "$ctx" >&2  # the image's own wheel fetch (cached once per machine)
+# the image's own wheel fetch (cached once per machine), for this host's Python: the image's lock, but the image
+# itself may run another minor (trixie's 3.13)
+DEVSTACK_TESTBED_PY_VERSION="$("$PY" -c 'import platform; print(platform.python_version())')" \
+    bash "$img/prepare.sh" "$ctx" >&2
 rm -rf "$venv"
 "$PY" -m venv "$venv"
 # shellcheck disable=SC2086

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The Python wheels of an image that carries Spark (spark, jupyter), for an offline `docker build`.
+# The Python wheels of an image that carries Spark (jupyter, which is also devstack's Spark master and worker),
+# for an offline `docker build`.
 # pyspark is published on PyPI as an sdist only (about 430 MB, mostly Spark's jars); building it into a wheel
 # takes about a minute. It is built once per machine, at the version the image's requirements.txt pins, under a
-# lock (both images build side by side in build_images.sh: the second waits and reuses the first one's wheel
-# instead of downloading 430 MB again), and offered to the shared fetcher (python_wheels.sh) through pip's
-# PIP_FIND_LINKS, so `--only-binary=:all:` finds it like any other wheel.
+# lock (images that build side by side in build_images.sh, or notebook_venv.sh, wait and reuse the first one's
+# wheel instead of downloading 430 MB again), and offered to the shared fetcher (python_wheels.sh) through pip's
+# PIP_FIND_LINKS, so `--only-binary=:all:` finds it like any other wheel. The wheel is pure Python
+# (py2.py3-none-any): one serves every Python version.
 #   usage: pyspark_wheel.sh IMAGE_DIR [CONTEXT_DIR|--relock]   (what python_wheels.sh takes)
 set -euo pipefail
 image="$(cd "${1:?usage: pyspark_wheel.sh IMAGE_DIR [CONTEXT_DIR|--relock]}" && pwd)"; shift

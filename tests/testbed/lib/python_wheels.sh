@@ -7,12 +7,17 @@
 #   usage: python_wheels.sh IMAGE_DIR [CONTEXT_DIR]   build_images.sh passes its temp copy of the image dir
 #          python_wheels.sh IMAGE_DIR --relock        re-resolve requirements.txt into constraints.txt (the lock)
 # requirements.txt: what the image is for (top-level pins). constraints.txt: every distribution pinned,
-# resolved for the image's Python ($PY_VERSION, Debian bookworm's python3; some wheels need a newer
-# 3.11.x, so the host's own Python must not decide). Everything is a wheel: no sdist is built.
+# resolved for the image's Python ($PY_VERSION: its base's python3, exact, since some wheels need a newer patch
+# release; the host's own Python must not decide). Everything is a wheel: no sdist is built.
+# python-version (optional): that Python, for an image on another base than bookworm's (images/jupyter:
+# trixie's 3.13.5); without it, bookworm's 3.11.2. DEVSTACK_TESTBED_PY_VERSION overrides both, for a venv on the
+# host made from an image's lock (the host's python3 may be another minor than the image's).
 set -euo pipefail
 
-PY_VERSION=3.11.2   # the base image's python3 (bookworm)
 here="$(cd "${1:?usage: python_wheels.sh IMAGE_DIR [CONTEXT_DIR|--relock]}" && pwd)"; shift
+PY_VERSION=3.11.2   # the python3 of the bookworm base
+if [[ -f "$here/python-version" ]]; then PY_VERSION="$(tr -d '[:space:]' <"$here/python-version")"; fi
+PY_VERSION="${DEVSTACK_TESTBED_PY_VERSION:-$PY_VERSION}"
 svc="$(basename "$here")"
 cache_root="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/wheels"
 PY="${DEVSTACK_TESTBED_PYTHON:-python3}"   # any host Python with pip >= 22.2
