@@ -120,6 +120,10 @@ SPARK_VERSION = "4.0.1"
 PYSPARK_NOTEBOOK = Image(f"quay.io/jupyter/pyspark-notebook:spark-{SPARK_VERSION}")
 MLFLOW_VERSION = "3.10.1"
 AIRFLOW_VERSION = "3.1.8"
+# Airflow's image for one Python minor (its plain tag is 3.12): the DAG trains in a venv of the scheduler's Python,
+# and devstack's MLServer serves the model under 3.11, so training and serving share the minor as they share the
+# model-runtime pins (k3d/images/mlserver/model-runtime.txt)
+AIRFLOW_PYTHON = "3.11"
 MINIO_RELEASE = "RELEASE.2025-09-06T17-38-46Z"
 # Docker Hub tags of the exporters; both repositories publish linux/amd64 and linux/arm64 (their release
 # workflows: kafka_exporter's Makefile DOCKER_PLATFORMS, redis_exporter's release.yml `platforms:`).
@@ -234,7 +238,7 @@ CATALOG: dict[str, ServiceSpec] = {
             priority=2,
             # floor: 1536 for the API server, scheduler and DAG processor, plus the triggerer's 320
             memory=Memory(floor=1856, target=4096, ceiling=8192),
-            images={"airflow": Image(f"apache/airflow:{AIRFLOW_VERSION}")},
+            images={"airflow": Image(f"apache/airflow:{AIRFLOW_VERSION}-python{AIRFLOW_PYTHON}")},
             ports=(Port("http", 8080, 8088),),
             depends_on=("postgres",),
             compose_file="airflow.yaml",

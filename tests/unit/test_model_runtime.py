@@ -74,3 +74,14 @@ def test_the_rendered_dag_reads_the_runtime_file_render_ships_beside_it(tmp_path
     scope: dict[str, object] = {"__file__": str(tmp_path / "pattern_pursuit_daily.py"), "Path": Path}
     exec(compile(ast.Module(body=wanted, type_ignores=[]), "dag", "exec"), scope)
     assert scope["TRAIN_REQUIREMENTS"] == model_runtime_pins()
+
+
+def test_training_and_serving_run_the_same_python_minor() -> None:
+    """The DAG's venv takes the scheduler's Python: Airflow's image is pinned to the minor MLServer's recipe builds
+    on, so a model is unpickled by the Python minor that pickled it."""
+    from devstack.catalog import AIRFLOW_PYTHON, CATALOG
+
+    base = re.search(r"^ARG BASE=\S*python:(\d+\.\d+)", (RECIPE / "Dockerfile").read_text(), re.M)
+    assert base, "k3d/images/mlserver/Dockerfile: no python base"
+    assert base[1] == AIRFLOW_PYTHON
+    assert CATALOG["airflow"].images["airflow"].ref.endswith(f"-python{AIRFLOW_PYTHON}")
