@@ -85,3 +85,15 @@ def test_training_and_serving_run_the_same_python_minor() -> None:
     assert base, "k3d/images/mlserver/Dockerfile: no python base"
     assert base[1] == AIRFLOW_PYTHON
     assert CATALOG["airflow"].images["airflow"].ref.endswith(f"-python{AIRFLOW_PYTHON}")
+
+
+def test_notebook_04_trains_under_the_model_runtime() -> None:
+    """The official pyspark-notebook pins only pandas (2.2.3) of these; its scikit-learn, numpy and scipy are
+    whatever conda-forge had when it was built. Notebook 04 trains the model notebook 05 serves, so its first cell
+    installs every model-runtime pin (a no-op in the test image, which has them)."""
+    import json
+
+    nb = json.loads((REPO / "notebooks" / "04_mlflow_training.ipynb").read_text(encoding="utf-8"))
+    first = "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+    assert first.startswith("%pip install -q "), first
+    assert set(model_runtime_pins()) <= set(first.split()), first

@@ -115,8 +115,8 @@ def test_first_code_cell_installs_the_pinned_extras(path: Path) -> None:
     m = PIP_PINS.match(first)
     assert m, first
     pins = dict(p.split("==") for p in m.group(1).split())
-    req = (REPO / "tests" / "testbed" / "images" / "jupyter" / "requirements.txt").read_text(encoding="utf-8")
-    image = dict(ln.split("==") for ln in req.splitlines() if "==" in ln and not ln.startswith("#"))
+    lock = (REPO / "tests" / "testbed" / "images" / "jupyter" / "constraints.txt").read_text(encoding="utf-8")
+    image = dict(ln.split("==") for ln in lock.splitlines() if "==" in ln and not ln.startswith("#"))
     for name, version in pins.items():
         assert image.get(name) == version, f"{name}=={version} vs the test image's {image.get(name)}"
     assert pins["mlflow-skinny"] == "3.10.1"  # the stack's MLflow server
