@@ -47,7 +47,7 @@ ENDPOINT_ENV = {
     "REDIS_URL",
 }
 ALLOWED_ENV = ENDPOINT_ENV | {"MODEL_SERVER_URL", "DEVSTACK_IN_STACK", "GIT_PYTHON_REFRESH"}
-PIP_PINS = re.compile(r"^%pip install -q (.+)$")
+PIP_PINS = re.compile(r"^%pip install -q (.+)$", re.M)
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -110,11 +110,11 @@ def test_the_endpoint_names_are_what_devstack_env_and_the_stack_set() -> None:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_first_code_cell_installs_the_pinned_extras(path: Path) -> None:
     """The official image lacks confluent-kafka, redis, boto3 and mlflow-skinny: the first code cell installs
-    them with the test image's pins (images/jupyter/requirements.txt), so both kernels run the same code."""
+    them with the test image's pins (images/jupyter/constraints.txt), so both kernels run the same code."""
     first = _code(_load(path))[0].strip()
-    m = PIP_PINS.match(first)
-    assert m, first
-    pins = dict(p.split("==") for p in m.group(1).split())
+    lines = PIP_PINS.findall(first)
+    assert lines and first.startswith("%pip"), first
+    pins = dict(p.split("==") for line in lines for p in line.split())
     lock = (REPO / "tests" / "testbed" / "images" / "jupyter" / "constraints.txt").read_text(encoding="utf-8")
     image = dict(ln.split("==") for ln in lock.splitlines() if "==" in ln and not ln.startswith("#"))
     for name, version in pins.items():
