@@ -6,13 +6,20 @@ from devstack import seldon
 from devstack.catalog import CATALOG
 
 
+def run_refs() -> dict[tuple[str, str], str]:
+    """(service, image key) -> the ref devstack runs: the catalog's pin, or devstack's own build's name for it."""
+    return {
+        (name, key): seldon.devstack_ref(image.ref) if image.devstack_build else image.ref
+        for name, spec in CATALOG.items()
+        for key, image in spec.images.items()
+    }
+
+
 def pinned() -> dict[str, str]:
-    """Every image ref devstack pins (its own builds under their devstack name) -> DEVSTACK_IMAGE_<KEY>."""
+    """Every image ref devstack runs -> DEVSTACK_IMAGE_<KEY>."""
     out = {}
-    for spec in CATALOG.values():
-        for key, image in spec.images.items():
-            ref = seldon.devstack_ref(image.ref) if image.devstack_build else image.ref
-            out[ref] = f"DEVSTACK_IMAGE_{key.upper()}"  # spark and jupyter share one: the later (jupyter) names it
+    for (_, key), ref in run_refs().items():
+        out[ref] = f"DEVSTACK_IMAGE_{key.upper()}"  # spark and jupyter share one: the later (jupyter) names it
     return out
 
 

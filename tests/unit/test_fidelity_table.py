@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from devstack.catalog import CATALOG, Runtime
 from tests.fidelity import DIFFERENCE_KINDS, rows
+from tests.fidelity_images import run_refs
 
 # run in the k3d cluster, whose stand-ins are issue 16's; the registry k3d starts is stood in for already
 CLUSTER_ONLY = {"k3s", "seldon_operator", "seldon_executor", "storage_initializer"}
 
 
 def test_every_pinned_image_has_a_row_with_its_source() -> None:
-    from devstack import seldon
-
     wanted = {
-        seldon.devstack_ref(image.ref) if image.devstack_build else image.ref
-        for spec in CATALOG.values()
-        for key, image in spec.images.items()
-        if spec.runtime == Runtime.COMPOSE or key not in CLUSTER_ONLY
+        ref
+        for (name, key), ref in run_refs().items()
+        if CATALOG[name].runtime == Runtime.COMPOSE or key not in CLUSTER_ONLY
     }
     table = {r.image: r for r in rows()}
     assert wanted <= set(table), sorted(wanted - set(table))

@@ -186,14 +186,9 @@ def test_engines_with_start_interval_get_it_on_every_healthcheck(
 def test_compose_files_default_to_the_catalogs_images() -> None:
     """An ejected Compose file run without devstack's .env pulls what devstack would: each `${DEVSTACK_IMAGE_X:-ref}`
     default is the catalog's pin (devstack's own build where the catalog says so)."""
-    from devstack import seldon
-    from devstack.catalog import CATALOG
+    from tests.fidelity_images import run_refs
 
-    pins = {
-        f"DEVSTACK_IMAGE_{key.upper()}": seldon.devstack_ref(image.ref) if image.devstack_build else image.ref
-        for spec in CATALOG.values()
-        for key, image in spec.images.items()
-    }
+    pins = {f"DEVSTACK_IMAGE_{key.upper()}": ref for (_, key), ref in run_refs().items()}
     compose = Path(__file__).resolve().parents[2] / "compose"
     found = {
         (m[1], m[2], f.name)
