@@ -191,15 +191,12 @@ def compose_files(plan: Plan) -> list[str]:
 
 # During a container's start_period, an engine that has start_interval (Docker Engine 25+, API 1.44) runs its
 # healthcheck at that cadence instead of `interval`: a service is marked healthy within seconds of being ready,
-# while the steady-state cadence stays as cheap as each Compose file sets it (Kafka's check starts a JVM). Compose
+# while the steady-state cadence stays as cheap as each Compose file sets it. Compose
 # refuses the key on older engines, so it lives in a file of its own that only such engines get.
 START_INTERVAL = "2s"
-# checks that cost a process start of their own get a slower start cadence: Kafka's starts a JVM (three brokers),
-# the DAG processor's `airflow jobs check` imports Airflow (seconds of CPU each)
+# checks that cost a process start of their own get a slower start cadence: the DAG processor's and the
+# triggerer's `airflow jobs check` import Airflow (seconds of CPU each)
 START_INTERVALS = {
-    "kafka-1": "3s",
-    "kafka-2": "3s",
-    "kafka-3": "3s",
     "airflow-dag-processor": "10s",
     "airflow-triggerer": "10s",
 }
