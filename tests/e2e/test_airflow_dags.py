@@ -421,3 +421,13 @@ def test_a_deferred_sensor_resumes_through_the_triggerer(stack: dict[str, str], 
     print(f"\nthe sensor's states: {' -> '.join(seen)}")
     assert state == "success", f"{seen} ({af.task_report(DEFERRED_DAG, run_id)})"
     assert "deferred" in seen, seen
+
+
+def test_the_dag_processor_looks_for_new_files_every_30s(stack: dict[str, str]) -> None:
+    """Airflow's default looks for new DAG files every 300 s: a DAG a user just wrote would not be listed for up to
+    5 minutes. What the running DAG processor itself reads, not what the Compose file says."""
+    processor = f"{PROJECT}-airflow-dag-processor-1"
+    get = ["docker", "exec", processor, "airflow", "config", "get-value", "dag_processor", "refresh_interval"]
+    r = subprocess.run(get, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "30", r.stdout
