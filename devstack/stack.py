@@ -226,7 +226,8 @@ def up(
         ev.step("rendering the stack")
         render(plan, directory, project, notebooks=notebooks, start_interval=facts.engine.start_interval)
         secrets = read_secrets(directory)
-        changes = _describe_changes(old, plan) if before != _fingerprint(directory) else []
+        after = _fingerprint(directory)
+        changes = (_describe_changes(old, plan) or _changed_files(before, after)) if before != after else []
         if not changes and before is not None:
             expected = {c for s in plan.services for c in s.containers if s.runtime == "compose"} - {"airflow-init"}
             up_now = {c.service for c in running if c.state == "running"}
@@ -396,15 +397,27 @@ def _explain_compose_failure(e: DevstackError, engine: ComposeEngine) -> Devstac
     return EnvironmentProblem(*explained) if explained else e
 
 
-def _fingerprint(directory: Path) -> str | None:
-    """What `up` would change: the rendered .env and compose files (sizes, images, ports, services)."""
+def _fingerprint(directory: Path) -> dict[str, str] | None:
+    """What `up` would change: the rendered .env, compose files and configs (sizes, images, ports, services,
+    healthchecks), by path relative to the stack dir."""
     if not (directory / ".env").exists():
         return None
-    parts = [(directory / ".env").read_text(encoding="utf-8")]
-    parts += [p.read_text(encoding="utf-8") for p in sorted(directory.glob("compose*.yaml"))]
-    parts += [p.read_text(encoding="utf-8") for p in sorted((directory / "compose").glob("*.yaml"))]
-    parts += [p.read_text(encoding="utf-8") for p in sorted((directory / "config").rglob("*")) if p.is_file()]
-    return "\n".join(parts)
+    paths = [directory / ".env", *sorted(directory.glob("compose*.yaml"))]
+    paths += sorted((directory / "compose").glob("*.yaml"))
+    paths += [p for p in sorted((directory / "config").rglob("*")) if p.is_file()]
+    return {str(p.relative_to(directory)): p.read_text(encoding="utf-8") for p in paths}
+
+
+def _changed_files(before: dict[str, str] | None, after: dict[str, str] | None) -> list[str]:
+    """A plan can stay the same while its files change (a new devstack's Compose files, a hand-edited config):
+    `up` must apply those too, and say which."""
+    if before is None or after is None:
+        return []
+    names = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if not names:
+        return []
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return [f"generated files changed: {shown}"]
 
 
 def _last_logs(engine: ComposeEngine, watch: Watch, service: str, lines: int = 20) -> str:
