@@ -101,15 +101,24 @@ fail_build() { # name logfile
     die "image '$1' failed to build"
 }
 
-build_base() { # name
+build_base() { # name (in a subshell of its own, beside the image builds: see "bases" below)
     local b="$1" tag="${BASE_TAGS[$1]}"
-    if tag_exists "$tag"; then log "$b: $tag exists, skipping"; TIMES[$b]=cached; TAGS[$b]="$tag"; return; fi
+    if tag_exists "$tag"; then log "$b: $tag exists, skipping"; record "$b" "$tag" cached; return; fi
     local t0=$SECONDS logf="$LOG_DIR/$b.log"
     log "$b: building $tag (debootstrap ${SUITE[$b]}; log: $logf)"
     DEVSTACK_TESTBED_SUITE="${SUITE[$b]}" "$BASE_DIR/build_base.sh" "$tag" "$HOST_TMP/$b" >"$logf" 2>&1 \
         || fail_build "$b" "$logf"
-    TIMES[$b]="$((SECONDS - t0))s"; TAGS[$b]="$tag"
-    log "$b: built $tag in ${TIMES[$b]}"
+    record "$b" "$tag" "$((SECONDS - t0))s"
+    log "$b: built $tag in $((SECONDS - t0))s"
+}
+
+# an image's build waits here, after its prepare.sh (downloads, Go builds: no base needed), for its base
+wait_base() { # base
+    local mark="$HOST_TMP/bases/$1"
+    while [ ! -e "$mark.ready" ]; do
+        [ -e "$mark.failed" ] && { log "its base $1 failed to build"; return 1; }
+        sleep 1
+    done
 }
 
 # the base an image is built on: the one its file `base` names, else `base`
@@ -138,6 +147,7 @@ build_svc() {
     if [ -x "$dir/prepare.sh" ]; then
         "$dir/prepare.sh" "$ctx" >>"$logf" 2>&1 || { rm -rf "$ctx"; fail_build "$svc (prepare.sh)" "$logf"; }
     fi
+    wait_base "$(base_of "$svc")" || { rm -rf "$ctx"; fail_build "$svc (its base)" "$logf"; }
     if ! docker build --build-arg "BASE=$base_tag" -t "$tag" \
             --label "org.devstack.testbed.svc=$svc" --label "org.devstack.testbed.hash=$h" \
             "$ctx" >>"$logf" 2>&1; then
@@ -215,7 +225,14 @@ ordered=()
 for svc in "${SLOWEST_FIRST[@]}"; do [[ " ${want[*]} " == *" $svc "* ]] && ordered+=("$svc"); done
 for svc in "${want[@]}"; do [[ " ${ordered[*]} " == *" $svc "* ]] || ordered+=("$svc"); done
 
-for b in "${bases[@]}"; do build_base "$b"; done
+# the bases build side by side with each other and with the images' prepare.sh steps (which need none); each
+# image's docker build waits for its own base (wait_base)
+mkdir -p "$HOST_TMP/bases"
+BASE_PIDS=()
+for b in "${bases[@]}"; do
+    ( trap - EXIT; if ( build_base "$b" ); then touch "$HOST_TMP/bases/$b.ready"; else touch "$HOST_TMP/bases/$b.failed"; exit 1; fi ) &
+    BASE_PIDS+=($!)
+done
 JOBS="${DEVSTACK_TESTBED_JOBS:-3}"
 declare -A PIDS=()   # pid -> image
 failed=()
@@ -231,6 +248,7 @@ for svc in "${ordered[@]}"; do
     PIDS[$!]="$svc"
 done
 while [ "${#PIDS[@]}" -gt 0 ]; do reap; done
+for i in "${!BASE_PIDS[@]}"; do wait "${BASE_PIDS[$i]}" || failed+=("${bases[$i]}"); done
 collect
 [ "${#failed[@]}" -eq 0 ] || die "failed to build: ${failed[*]} (logs in $LOG_DIR)"
 log "all images in $((SECONDS - t_all))s ($JOBS at a time)"
