@@ -326,16 +326,6 @@ def cmd_render(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
-def _has_notebooks() -> bool:
-    from devstack.resources import resource_dir
-
-    try:
-        resource_dir("notebooks")
-        return True
-    except FileNotFoundError:
-        return False
-
-
 def cmd_profiles(args: argparse.Namespace, out: Any) -> int:
     from devstack.profiles import load_profile, profile_names
 
@@ -352,14 +342,9 @@ def cmd_profiles(args: argparse.Namespace, out: Any) -> int:
 
 
 def _notebooks() -> Any:
-    from pathlib import Path
+    from devstack.resources import notebooks_dir
 
-    from devstack.resources import resource_dir
-
-    local_nb = Path.cwd() / "notebooks"
-    if local_nb.is_dir():
-        return local_nb
-    return resource_dir("notebooks") if _has_notebooks() else None
+    return notebooks_dir()
 
 
 def cmd_up(args: argparse.Namespace, out: Any) -> int:

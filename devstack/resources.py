@@ -31,3 +31,16 @@ def model_runtime_file() -> Path:
     """The model runtime's pins, the one file the training DAG's venv and devstack's MLServer image both install
     from, so a model pickled in training loads in serving (see the file's header)."""
     return k3d_dir() / "images" / "mlserver" / "model-runtime.txt"
+
+
+def notebooks_dir(cwd: Path | None = None) -> Path | None:
+    """The notebooks JupyterLab mounts: ./notebooks where the user runs devstack, else the shipped ones. One rule
+    for every caller of `up` (the CLI and the dashboard's `u` key): a second caller with another rule would change
+    the rendered .env, and so the jupyter container, on a stack that had not changed."""
+    local = (cwd or Path.cwd()) / "notebooks"
+    if local.is_dir():
+        return local
+    try:
+        return resource_dir("notebooks")
+    except FileNotFoundError:
+        return None

@@ -192,10 +192,15 @@ class StackBackend:
         )
 
     def up(self, on_step: Callable[[str], None], profile: str | None = None, budget: str | None = None) -> str:
+        from devstack.resources import notebooks_dir
         from devstack.stack import Events, up
 
         sel = self._selection(profile, budget)
-        result = up(sel, events=Events(step=on_step, probe=lambda p: on_step(f"{p.service}: {p.detail}")))
+        result = up(
+            sel,
+            notebooks=notebooks_dir(),
+            events=Events(step=on_step, probe=lambda p: on_step(f"{p.service}: {p.detail}")),
+        )
         if result.unchanged:
             return "the stack is already up and healthy; nothing changed"
         if result.failures:

@@ -41,3 +41,13 @@ def test_many_changed_files_are_summed_up() -> None:
 
 def test_a_new_stack_is_not_a_file_change() -> None:
     assert _changed_files(None, {"x": "y"}) == []
+
+
+def test_every_caller_of_up_mounts_the_same_notebooks(tmp_path: Path) -> None:
+    """The CLI and the dashboard's `u` key share one rule: ./notebooks where devstack runs, else the shipped ones
+    (a second rule made the dashboard's `u` change .env, and so jupyter, on a stack that had not changed)."""
+    from devstack.resources import notebooks_dir, resource_dir
+
+    assert notebooks_dir(tmp_path) == resource_dir("notebooks")
+    (tmp_path / "notebooks").mkdir()
+    assert notebooks_dir(tmp_path) == tmp_path / "notebooks"
