@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
 
@@ -341,7 +344,7 @@ def cmd_profiles(args: argparse.Namespace, out: Any) -> int:
     return EXIT_OK
 
 
-def _notebooks() -> Any:
+def _notebooks() -> Path | None:
     from devstack.resources import notebooks_dir
 
     return notebooks_dir()
