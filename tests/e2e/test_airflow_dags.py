@@ -425,9 +425,17 @@ def test_a_deferred_sensor_resumes_through_the_triggerer(stack: dict[str, str], 
 
 def test_the_dag_processor_looks_for_new_files_every_30s(stack: dict[str, str]) -> None:
     """Airflow's default looks for new DAG files every 300 s: a DAG a user just wrote would not be listed for up to
-    5 minutes. What the running DAG processor itself reads, not what the Compose file says."""
+    5 minutes. What Airflow makes of the DAG processor's own configuration (its image, environment, mounts and
+    user), not what the Compose file says. Asked in a container of its own: a second Airflow process inside the
+    processor's memory limit (288 MiB at this budget) was OOM-killed there, with the processor parsing beside it."""
     processor = f"{PROJECT}-airflow-dag-processor-1"
-    get = ["docker", "exec", processor, "airflow", "config", "get-value", "dag_processor", "refresh_interval"]
-    r = subprocess.run(get, capture_output=True, text=True, timeout=120)
+    info = json.loads(subprocess.run(["docker", "inspect", processor], capture_output=True, text=True).stdout)[0]
+    get = ["docker", "run", "--rm", "--network", "none", "--volumes-from", processor]
+    get += ["--user", info["Config"]["User"]] if info["Config"]["User"] else []
+    for var in info["Config"]["Env"]:
+        get += ["-e", var]
+    get += ["--entrypoint", "airflow", info["Config"]["Image"]]
+    get += ["config", "get-value", "dag_processor", "refresh_interval"]
+    r = subprocess.run(get, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "30", r.stdout
