@@ -144,8 +144,11 @@ build_svc() {
     cp -a "$dir/." "$ctx/"
     log "$svc: building $tag (log: $logf)"
     : >"$logf"
+    local cpu=""
     if [ -x "$dir/prepare.sh" ]; then
-        "$dir/prepare.sh" "$ctx" >>"$logf" 2>&1 || { rm -rf "$ctx"; fail_build "$svc (prepare.sh)" "$logf"; }
+        local TIMEFORMAT='%U %S'   # the CPU its downloads and Go builds took, for the summary
+        { time "$dir/prepare.sh" "$ctx" >>"$logf" 2>&1; } 2>"$ctx.cpu" || { rm -rf "$ctx" "$ctx.cpu"; fail_build "$svc (prepare.sh)" "$logf"; }
+        cpu="$(awk '{ printf ", prepare %d s of CPU", $1 + $2 }' "$ctx.cpu")"; rm -f "$ctx.cpu"
     fi
     wait_base "$(base_of "$svc")" || { rm -rf "$ctx"; fail_build "$svc (its base)" "$logf"; }
     if ! docker build --build-arg "BASE=$base_tag" -t "$tag" \
@@ -154,8 +157,8 @@ build_svc() {
         rm -rf "$ctx"; fail_build "$svc" "$logf"
     fi
     rm -rf "$ctx"
-    record "$svc" "$tag" "$((SECONDS - t0))s"
-    log "$svc: built $tag in $((SECONDS - t0))s"
+    record "$svc" "$tag" "$((SECONDS - t0))s$cpu"
+    log "$svc: built $tag in $((SECONDS - t0))s$cpu"
 }
 
 # images.env names these with another image's tag instead of building them: devstack's Spark runs on the
@@ -242,6 +245,10 @@ reap() { # wait for one build to end
     unset "PIDS[$pid]"
 }
 t_all=$SECONDS
+# how busy the machine's cores were while the images built (/proc/stat): near 100 % means more builds side by
+# side cannot help, only less work can
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+read -r busy0 total0 < <(cpu_ticks)
 for svc in "${ordered[@]}"; do
     while [ "${#PIDS[@]}" -ge "$JOBS" ]; do reap; done
     ( trap - EXIT; build_svc "$svc" ) &
@@ -251,7 +258,8 @@ while [ "${#PIDS[@]}" -gt 0 ]; do reap; done
 for i in "${!BASE_PIDS[@]}"; do wait "${BASE_PIDS[$i]}" || failed+=("${bases[$i]}"); done
 collect
 [ "${#failed[@]}" -eq 0 ] || die "failed to build: ${failed[*]} (logs in $LOG_DIR)"
-log "all images in $((SECONDS - t_all))s ($JOBS at a time)"
+read -r busy1 total1 < <(cpu_ticks)
+log "all images in $((SECONDS - t_all))s ($JOBS at a time; cores $(( (busy1 - busy0) * 100 / (total1 - total0 + 1) )) % busy)"
 
 log "summary:"
 also=(); for k in "${!SAME_AS[@]}"; do if [[ " ${want[*]} " == *" ${SAME_AS[$k]} "* ]]; then also+=("$k"); fi; done
