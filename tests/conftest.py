@@ -112,6 +112,50 @@ def _needs_docker(request: pytest.FixtureRequest) -> None:
             pytest.skip(f"needs Docker {marker} (tests/testbed/install_engine.sh installs it)")
 
 
+# The suite runs on two xdist workers (pyproject.toml's addopts: -n 2 --dist loadgroup): an end-to-end module
+# spends most of its time waiting on its stack (healthchecks, Airflow's scheduler, Kafka), so a second module at
+# once fills the idle core. Two, not one per core: a Mac's ten cores would start ten stacks, and what bounds
+# the parallelism is memory and host ports, not cores. What must run on one worker shares a group: each file
+# is one (its module fixtures own one stack), and the files whose stacks or containers publish devstack's
+# default host ports share one, since two of them at once would collide on those ports.
+SAME_WORKER = {
+    "default-ports": (
+        "tests/e2e/test_up.py",
+        "tests/e2e/test_dashboard.py",
+        "tests/e2e/test_rendered_stack.py",
+        "tests/e2e/test_seldon_up.py",  # Seldon's default ports, the images port among them
+        "tests/e2e/test_image_builds.py",  # a registry on the images port (5501)
+    ),
+}
+# The groups handed out first: the longest (measured in a warm run here), so that no long one starts last and
+# leaves the other worker idle at the end. Groups not named follow in collection order.
+LONGEST_FIRST = (
+    "default-ports",
+    "tests/e2e/test_pipeline.py",
+    "tests/e2e/test_airflow_dags.py",
+    "tests/e2e/test_notebooks.py",
+    "tests/e2e/test_prometheus.py",
+    "tests/e2e/test_bootstrap.py",
+    "tests/e2e/test_cluster_metrics.py",
+    "tests/e2e/test_seldon_serve.py",
+    "tests/e2e/test_mlserver.py",
+)
+_GROUP_OF_FILE = {f: g for g, files in SAME_WORKER.items() for f in files}
+
+
+def _group(item: pytest.Item) -> str:
+    path = item.nodeid.split("::", 1)[0]
+    return _GROUP_OF_FILE.get(path, path)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the group markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {g: i for i, g in enumerate(LONGEST_FIRST)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    items.sort(key=lambda it: rank.get(_group(it), len(rank)))  # stable: a group's files keep their order
+
+
 @pytest.fixture
 def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "state"
