@@ -194,8 +194,8 @@ def compose_files(plan: Plan) -> list[str]:
 # while the steady-state cadence stays as cheap as each Compose file sets it. Compose
 # refuses the key on older engines, so it lives in a file of its own that only such engines get.
 START_INTERVAL = "2s"
-# checks that cost a process start of their own get a slower start cadence: the DAG processor's and the
-# triggerer's `airflow jobs check` import Airflow (seconds of CPU each)
+# checks that can cost seconds of CPU get a slower start cadence: until the API server answers, the DAG
+# processor's and the triggerer's checks fall back to `airflow jobs check`, which imports Airflow
 START_INTERVALS = {
     "airflow-dag-processor": "10s",
     "airflow-triggerer": "10s",
