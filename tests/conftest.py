@@ -82,6 +82,26 @@ def _not_healthy(stack: str, cwd: Path, env: dict[str, str]) -> str:
     return "not healthy then: " + ("; ".join(bad) if bad else "none (every service was healthy)")
 
 
+def up_failed(r: subprocess.CompletedProcess[str]) -> str:
+    """Why a `devstack up --json` failed, its own words first: each failing service's reason and hint, and what
+    every service waited on. The logs the report carries come after, cut short: a raw tail of the output shows
+    only the last container's log lines and hides which service failed and why."""
+    import json
+
+    try:
+        report = json.loads(r.stdout)
+    except ValueError:
+        return r.stdout[-3000:] + r.stderr[-2000:]
+    lines = [f"up failed after {report.get('seconds')} s"]
+    for f in report.get("failures", []):
+        lines.append(f"{f.get('service')}: {f.get('reason')} (hint: {f.get('hint')})")
+    for name, s in report.get("services", {}).items():
+        lines.append(f"  {name}: ok={s.get('ok')} {s.get('seconds')} s waited {s.get('waited')}: {s.get('detail')}")
+    for f in report.get("failures", []):
+        lines += [f"--- {f.get('service')}'s last logs ---", str(f.get("logs", ""))[-2500:]]
+    return "\n".join(lines) + "\n" + r.stderr[-2000:]
+
+
 def _compose_available() -> bool:
     if shutil.which("docker") is None:
         return False

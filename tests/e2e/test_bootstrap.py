@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from devstack import pipeline
-from tests.conftest import run_cli
+from tests.conftest import run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -39,7 +39,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 def first_up(env: dict[str, str]) -> dict[str, Any]:
     config = config_path(env)
     r = run_cli("up", "--services", SERVICES, "--budget", "8g", "--stack", STACK, "--config", config, "--json", env=env)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert r.returncode == 0, up_failed(r)
     return dict(json.loads(r.stdout))
 
 

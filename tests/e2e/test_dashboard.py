@@ -20,7 +20,7 @@ import pytest
 from devstack.dashboard.app import DashboardApp
 from devstack.dashboard.backend import make_backend
 from devstack.dashboard.widgets import ServicesTable
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, up_failed
 from tests.testbed_images import testbed_images as images_for_tests
 
 pytestmark = pytest.mark.engine
@@ -43,7 +43,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     try:
         # every Compose service of the full profile; Seldon's k3d cluster cannot start here (no k3s image)
         r = run_cli("up", "--services", ",".join(COMPOSE), "--budget", "16g", "--stack", STACK, "--json", env=e)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+        assert r.returncode == 0, up_failed(r)
         yield e
     finally:
         run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)

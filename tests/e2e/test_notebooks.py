@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, up_failed
 from tests.notebook_runner import run_notebook
 from tests.shifted_stack import config_path, shifted_env
 
@@ -49,8 +49,8 @@ def stack_env(env: dict[str, str]) -> dict[str, str]:
     config = config_path(env)
     up = ("up", "--services", SERVICES, "--budget", BUDGET, "--stack", STACK, "--config", config, "--json")
     r = run_cli(*up, env=env)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    assert json.loads(r.stdout)["ok"], r.stdout[-4000:]
+    assert r.returncode == 0, up_failed(r)
+    assert json.loads(r.stdout)["ok"], up_failed(r)
     r = run_cli("bootstrap", "--stack", STACK, "--json", env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     r = run_cli("env", "--stack", STACK, "--format", "json", env=env)

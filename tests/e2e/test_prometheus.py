@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from devstack.stack import load_plan
-from tests.conftest import run_cli
+from tests.conftest import run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -47,7 +47,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def up(env: dict[str, str]) -> dict[str, Any]:
     r = run_cli(*UP, config_path(env), "--json", env=env)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert r.returncode == 0, up_failed(r)
     return dict(json.loads(r.stdout))
 
 

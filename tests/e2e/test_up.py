@@ -17,7 +17,7 @@ import pytest
 
 from devstack.plan import Plan
 from devstack.stack import load_plan
-from tests.conftest import run_cli
+from tests.conftest import run_cli, up_failed
 from tests.testbed_images import testbed_images
 
 pytestmark = pytest.mark.engine
@@ -44,7 +44,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def up(env: dict[str, str]) -> dict:
     r = run_cli(*UP, "--json", env=env)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert r.returncode == 0, up_failed(r)
     return json.loads(r.stdout)
 
 
