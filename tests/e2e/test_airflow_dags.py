@@ -439,3 +439,57 @@ def test_the_dag_processor_looks_for_new_files_every_30s(stack: dict[str, str]) 
     r = subprocess.run(get, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "30", r.stdout
+
+
+def _run_healthcheck(of: str, inside: str, hostname: str) -> tuple[int, int, str]:
+    """`of`'s Compose healthcheck, run as Docker runs it (its test from `docker inspect`: CMD or CMD-SHELL) but
+    in container `inside` with `of`'s hostname, since a paused container cannot exec: its exit code, the peak
+    memory (KiB) of the processes it started, and its output."""
+    test = json.loads(subprocess.run(["docker", "inspect", of], capture_output=True, text=True).stdout)[0]["Config"][
+        "Healthcheck"
+    ]["Test"]
+    argv = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
+    measure = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, (r.stdout + r.stderr)[-300:])"
+    )
+    r = subprocess.run(
+        ["docker", "exec", "-e", f"HOSTNAME={hostname}", inside, "python", "-c", measure, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    code, kib, out = r.stdout.split(" ", 2)
+    return int(code), int(kib), out
+
+
+def test_the_dag_processor_and_triggerer_healthchecks_are_the_heartbeat_test_and_cheap(stack: dict[str, str]) -> None:
+    """Each one says whether its own job heartbeat in time, as `airflow jobs check` does, without importing Airflow:
+    that command took 100 MB more inside the triggerer's 320 MiB while it started on a busy machine, and the kernel
+    OOM-killed the triggerer (the parallel test run, the kernel's memcg log). The processor is paused past its
+    threshold (2.1 heartbeats, 10.5 s): its check must say so, and cheaply too (the old check then fell back to
+    `airflow jobs check`), and pass again once it heartbeats."""
+    processor, triggerer = f"{PROJECT}-airflow-dag-processor-1", f"{PROJECT}-airflow-triggerer-1"
+
+    def hostname(c: str) -> str:
+        return subprocess.run(
+            ["docker", "inspect", "--format", "{{.Config.Hostname}}", c], capture_output=True, text=True
+        ).stdout.strip()
+
+    code, kib, out = _run_healthcheck(triggerer, processor, hostname(triggerer))
+    assert code == 0 and kib < 64 * 1024, (code, kib, out)
+    code, kib, out = _run_healthcheck(processor, triggerer, hostname(processor))
+    assert code == 0 and kib < 64 * 1024, (code, kib, out)
+    subprocess.run(["docker", "pause", processor], check=True, capture_output=True)
+    try:
+        time.sleep(15)
+        code, kib, out = _run_healthcheck(processor, triggerer, hostname(processor))
+    finally:
+        subprocess.run(["docker", "unpause", processor], check=True, capture_output=True)
+    assert kib < 64 * 1024, f"a failing check cost {kib} KiB: {out}"
+    assert code != 0 and "no alive DagProcessorJob" in out, (code, out)
+    deadline = time.monotonic() + 120
+    while (code := _run_healthcheck(processor, triggerer, hostname(processor))[0]) != 0:
+        assert time.monotonic() < deadline, "the DAG processor's check did not pass again within 120 s of unpausing"
+        time.sleep(3)
