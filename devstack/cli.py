@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from devstack import __version__
 
@@ -14,6 +14,27 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as devstack's other bad input: one line with the cause and the fix, exit 2 (not
+    the usage text first, which pushes the cause out of a narrow terminal)."""
+
+    def error(self, message: str) -> NoReturn:
+        if "Fix:" not in message:
+            message = f"{message.rstrip('.')}. Fix: see `{self.prog} --help`."
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def _stack(value: str) -> str:
+    """--stack, checked while the arguments are parsed: before Docker is asked anything or a directory is made."""
+    from devstack.errors import UsageError
+    from devstack.state import check_stack_name
+
+    try:
+        return check_stack_name(value)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(e.one_line()) from None
 
 
 def _common(p: argparse.ArgumentParser, *, budget: bool = True) -> None:
@@ -27,11 +48,11 @@ def _common(p: argparse.ArgumentParser, *, budget: bool = True) -> None:
             "memory and host RAM, less reserves)",
         )
     p.add_argument("--config", "-c", help="override file (default: ./devstack.yaml if present)")
-    p.add_argument("--stack", help="stack name (default: default), for several stacks side by side")
+    p.add_argument("--stack", type=_stack, help="stack name (default: default), for several stacks side by side")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="devstack",
         description="A local data/ML platform (Kafka, Spark, ClickHouse, MLflow, MinIO, Redis, Airflow, JupyterLab, "
         "Prometheus, Seldon on k3d) sized to a memory budget.",
@@ -43,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="show how the budget is shared between the services")
     _common(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "--force", action="store_true", help="plan a budget above what the Docker engine can give (may be OOM-killed)"
+    )
     p.add_argument(
         "--from-peaks",
         action="store_true",
@@ -69,18 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-bootstrap", action="store_true", help="skip creating the pipeline's topics, buckets and tables"
     )
+    p.add_argument(
+        "--force", action="store_true", help="start with a budget above what the engine can give (may be OOM-killed)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser(
         "bootstrap", help="create what the pipeline expects (topics, buckets, tables, experiment); safe to re-run"
     )
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser(
         "demo", help="run the reference pipeline: ticks -> Kafka -> Spark -> ClickHouse -> Airflow/MLflow -> MLServer"
     )
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--ticks", type=int, default=4000, help="synthetic ticks to produce (default: 4000)")
     p.add_argument("--no-train", action="store_true", help="serve the newest registered model instead of training")
     p.add_argument("--stop", action="store_true", help="stop the demo's streaming job and model server")
@@ -94,38 +121,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("down", help="stop and remove the containers (data volumes are kept)")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--volumes", action="store_true", help="also delete the data volumes (asks first)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting volumes")
 
     p = sub.add_parser("logs", help="a service's logs (the last run's too, after down)")
     p.add_argument("service", help="a service (kafka) or one of its containers (kafka-2)")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--follow", "-f", action="store_true")
     p.add_argument("--tail", type=int, default=200, help="lines from the end (default 200)")
 
     p = sub.add_parser("restart", help="restart a service and wait until it is healthy again")
     p.add_argument("service")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
 
     p = sub.add_parser("env", help="every endpoint and credential, for notebooks and tools")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--format", choices=["shell", "dotenv", "json"], default="shell")
 
     p = sub.add_parser("secrets", help="the stack's user names and passwords")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("top", help="live memory, CPU and health of every service (Ctrl-C quits)")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--interval", "-n", type=float, default=2.0, help="seconds between samples (default 2)")
 
     p = sub.add_parser("stats", help="memory, CPU, restarts and peaks of every service, as text or JSON lines")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
     p.add_argument("--once", action="store_true", help="one sample (two engine reads a second apart, for CPU %%)")
     p.add_argument("--interval", "-n", type=float, default=2.0, help="seconds between samples (default 2)")
@@ -141,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="status: the tools, and whether the cluster runs and is ours; images: build and push devstack's own "
         "images for the cluster's architecture (Seldon's amd64-only parts on arm64), list the build registry",
     )
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--json", action="store_true")
     p.add_argument("--force", action="store_true", help="images: build every recipe, even where upstream has a build")
     p.add_argument(
@@ -154,14 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="deploy a model from MLflow's registry on Seldon (k3d), V2 REST")
     p.add_argument("model", metavar="MODEL[:VERSION]", help="a registered model; the newest version by default")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--mlflow", metavar="URL", help="MLflow's URL (default: the stack's)")
     p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
 
     p = sub.add_parser("predict", help="send a V2 inference request to a served model")
     p.add_argument("model", metavar="MODEL[:VERSION]")
     p.add_argument("--data", required=True, help="JSON: a row, a list of rows, or a whole V2 request")
-    p.add_argument("--stack", default="default")
+    p.add_argument("--stack", default="default", type=_stack)
     p.add_argument("--url", help="a V2 server to ask instead of the stack's cluster (e.g. http://127.0.0.1:18080)")
     return parser
 
@@ -175,9 +202,9 @@ def _facts(ports: list[int] | None = None, bind: str = "127.0.0.1", tools: bool 
     return host_facts(ports, bind, with_tools=tools)
 
 
-def _plan(args: argparse.Namespace, facts: Any = None) -> tuple[Any, Any, Any]:
+def _plan(args: argparse.Namespace, facts: Any = None, *, over_engine_ok: bool = True) -> tuple[Any, Any, Any]:
     from devstack.config import plan_request, select
-    from devstack.plan import make_plan
+    from devstack.plan import make_plan, refuse_over_engine
 
     sel = select(
         profile=args.profile,
@@ -190,13 +217,15 @@ def _plan(args: argparse.Namespace, facts: Any = None) -> tuple[Any, Any, Any]:
         facts = _facts()
     engine = facts.engine.mem_mib if facts.engine.reachable else None
     req = plan_request(sel, engine_mib=engine, host_mib=facts.host_mib, arch=facts.arch)
+    if not over_engine_ok:
+        refuse_over_engine(req)
     return sel, make_plan(req), facts
 
 
 def cmd_plan(args: argparse.Namespace, out: Any) -> int:
     if args.from_peaks:
         return _plan_from_peaks(args, out)
-    _, plan, _ = _plan(args)
+    _, plan, _ = _plan(args, over_engine_ok=args.force)
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
     else:
@@ -301,14 +330,27 @@ def cmd_render(args: argparse.Namespace, out: Any) -> int:
     from pathlib import Path
 
     from devstack.render import render
-    from devstack.state import project_name, stack_dir
+    from devstack.state import NewDirs, project_name, stack_dir
 
     sel, plan, facts = _plan(args)
     directory = Path(args.out).expanduser().resolve() if args.out else stack_dir(sel.stack)
     # for the engine here when one answers; without one, files every engine takes
-    rendered = render(
-        plan, directory, project_name(sel.stack), notebooks=_notebooks(), start_interval=facts.engine.start_interval
-    )
+    try:
+        with NewDirs(directory):  # a render that fails half-way leaves no directory it made
+            rendered = render(
+                plan,
+                directory,
+                project_name(sel.stack),
+                notebooks=_notebooks(),
+                start_interval=facts.engine.start_interval,
+            )
+    except OSError as e:  # /proc/nope, a read-only mount, a file where the directory should be
+        from devstack.errors import UsageError
+
+        raise UsageError(
+            f"cannot write the stack to {directory}: {e.strerror or e}.",
+            "give --out a directory you can write to (it is created if missing).",
+        ) from None
     if args.json:
         print(
             json.dumps(
@@ -396,9 +438,9 @@ def cmd_up(args: argparse.Namespace, out: Any) -> int:
     try:
         if live:
             with live:
-                result = up(sel, notebooks=_notebooks(), events=events, from_peaks=args.from_peaks)
+                result = up(sel, notebooks=_notebooks(), events=events, from_peaks=args.from_peaks, force=args.force)
         else:
-            result = up(sel, notebooks=_notebooks(), events=events, from_peaks=args.from_peaks)
+            result = up(sel, notebooks=_notebooks(), events=events, from_peaks=args.from_peaks, force=args.force)
     except KeyboardInterrupt:
         out.print(
             "[yellow]Interrupted.[/] The stack may be partly up: `devstack up` picks it up again, "

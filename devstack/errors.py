@@ -43,6 +43,10 @@ class BudgetTooSmall(UsageError):
     """Even the floors of the selected services do not fit in the budget."""
 
 
+class BudgetTooLarge(UsageError):
+    """A budget above what the Docker engine can give: its containers would be OOM-killed (unless --force)."""
+
+
 class EnvironmentProblem(DevstackError):
     """Something outside devstack stops it: Docker down, Compose missing, a port taken. Exit code 3."""
 

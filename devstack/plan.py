@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from devstack.catalog import CATALOG, SEED_GROUP_SHARE_MIB, SEED_PEAK_MIB, Group, Runtime, closure, exporters_for
-from devstack.errors import BudgetTooSmall, UsageError
+from devstack.errors import BudgetTooLarge, BudgetTooSmall, UsageError
 from devstack.knobs import SIZERS, with_exporters
 from devstack.profiles import ServiceSettings
 from devstack.units import fmt_mib
@@ -109,6 +109,30 @@ _SEED_KNOBS = {
     "spark": ("spark.executor.memory", 4096, "Spark executor"),
     "jupyter": ("spark.driver.memory", 8192, "Spark driver (in the JupyterLab kernel)"),
 }
+
+
+def engine_room(req: PlanRequest) -> int | None:
+    """What the engine can give the stack when the user's budget asks for more, else None. A budget devstack
+    chose itself never does (choose_budget takes the engine's memory into account)."""
+    if req.budget_mib is None or not req.engine_mib:
+        return None
+    room = req.engine_mib - engine_reserve(req.engine_mib)
+    return room if req.budget_mib > room else None
+
+
+def refuse_over_engine(req: PlanRequest) -> None:
+    """`plan` and `up` without --force: a budget the engine cannot give is bad input, not a footnote."""
+    room = engine_room(req)
+    if room is None:
+        return
+    assert req.engine_mib is not None and req.budget_mib is not None
+    raise BudgetTooLarge(
+        f"the budget ({fmt_mib(req.budget_mib)}, from {req.budget_source or '--budget'}) is more than the Docker "
+        f"engine can give ({fmt_mib(req.engine_mib)} less {fmt_mib(engine_reserve(req.engine_mib))} reserve = "
+        f"{fmt_mib(room)}): containers would be OOM-killed.",
+        f"plan with --budget {room // 1024}g or less, give Docker more memory (Docker Desktop: Settings > "
+        "Resources > Memory; `devstack doctor` says how), or add --force to plan it anyway.",
+    )
 
 
 def choose_budget(req: PlanRequest) -> tuple[int, str]:
@@ -327,7 +351,7 @@ def make_plan(req: PlanRequest) -> Plan:
                 "seed_share": SEED_GROUP_SHARE_MIB[g] * budget // SEED_PEAK_MIB,
             }
 
-    if req.budget_mib is not None and req.engine_mib and budget > req.engine_mib - engine_reserve(req.engine_mib):
+    if req.engine_mib and engine_room(req) is not None:  # only with --force (plan, up) or in a preview (TUI)
         notes.append(
             f"the budget ({fmt_mib(budget)}) is more than the Docker engine can give "
             f"({fmt_mib(req.engine_mib)} less {fmt_mib(engine_reserve(req.engine_mib))} reserve): "

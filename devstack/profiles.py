@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from devstack.catalog import CATALOG, SERVICE_NAMES
 from devstack.errors import ConfigError, UsageError
 from devstack.resources import profiles_dir
+from devstack.state import STACK_NAME_PATTERN
 from devstack.units import parse_size
 
 OVERRIDE_FILE = "devstack.yaml"
@@ -223,7 +224,7 @@ class Override(_Services):
     profile: str | None = None
     budget: int | None = None
     bind: str = "127.0.0.1"
-    stack: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    stack: str | None = Field(default=None, pattern=STACK_NAME_PATTERN)
 
     @field_validator("budget", mode="before")
     @classmethod

@@ -19,9 +19,9 @@ from devstack.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.health import NotReady, Probe, probe_once, prometheus_targets, wait_healthy
 from devstack.host import HostFacts, host_facts
 from devstack.k3d import ClusterJob
-from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict
+from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict, refuse_over_engine
 from devstack.render import render
-from devstack.state import StackLock, project_name, read_secrets, stack_dir
+from devstack.state import NewDirs, StackLock, project_name, read_secrets, stack_dir
 from devstack.units import fmt_mib
 
 HINTS = {
@@ -176,8 +176,14 @@ def preflight(sel: Selection, plan: Plan, facts: HostFacts, own_ports: set[int])
 
 
 def up(
-    sel: Selection, *, notebooks: Path | None = None, events: Events | None = None, from_peaks: bool = False
+    sel: Selection,
+    *,
+    notebooks: Path | None = None,
+    events: Events | None = None,
+    from_peaks: bool = False,
+    force: bool = False,
 ) -> UpResult:
+    """Plan, render, start and probe. `force`: start with a budget above what the engine can give."""
     ev = events or Events()
     t0 = time.monotonic()
     directory, project = stack_dir(sel.stack), project_name(sel.stack)
@@ -194,6 +200,8 @@ def up(
 
         sel = replace(sel, budget_mib=running_plan.budget_mib, budget_source="the running stack's plan")
     req = plan_request(sel, engine_mib=facts.engine.mem_mib, host_mib=facts.host_mib, arch=facts.arch)
+    if not force:
+        refuse_over_engine(req)
     if from_peaks:
         from devstack.monitor import load_peaks
         from devstack.peaks import plan_with_peaks
@@ -203,7 +211,8 @@ def up(
         plan = make_plan(req)
     skipped = [n for n in plan.names() if CATALOG[n].runtime is not Runtime.COMPOSE]
     engine = ComposeEngine(directory, project)
-    with StackLock(directory, sel.stack):
+    # a refusal below (a busy port, a pull that fails) leaves no state dir behind that this up created
+    with NewDirs(directory) as new_dirs, StackLock(directory, sel.stack):
         running = engine.containers() if directory.exists() else []
         # ports our own containers publish are ours, whatever state they are in (a killed one may be restarting)
         own_ports = {p for c in running for p in c.published}
@@ -254,6 +263,7 @@ def up(
             ev.step(f"pulling image {i}/{len(missing)}: {ref}")
             engine.pull(ref, images[ref])
         ev.step("starting containers and probing each service as it comes up")
+        new_dirs.keep()  # the stack now exists, whatever happens next: `down` needs its project
         watch = Watch(engine)
         # `compose up -d` blocks on depends_on conditions (PostgreSQL healthy, Airflow's migration done): probe
         # alongside it, so each service is verified the moment it is ready, not after the slowest dependency

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
+import shutil
 import uuid
 from pathlib import Path
 
@@ -44,6 +46,22 @@ SECRET_NAMES = (
     "jupyter_token",
     "kafka_cluster_id",
 )
+
+
+# Compose's rule for project names (lowercase letters, digits, dashes, underscores; a letter or digit first), since
+# the project is devstack-<stack>; no dots or slashes, so a stack's state dir stays inside the state home
+STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,40}$"
+
+
+def check_stack_name(name: str) -> str:
+    """The stack name, if Compose takes it as part of a project name and it names a directory under the state
+    home; else bad input, refused before Docker is asked anything or anything is written."""
+    if re.fullmatch(STACK_NAME_PATTERN, name):
+        return name
+    raise UsageError(
+        f"{name!r} is not a stack name: it becomes part of the Compose project name and of a directory name.",
+        "use 1-41 lowercase letters, digits, '-' or '_', starting with a letter or digit (--stack dev-2).",
+    )
 
 
 def state_home() -> Path:
@@ -112,6 +130,30 @@ def check_target_dir(directory: Path) -> None:
             f"{directory} is not empty and is not a devstack stack; devstack will not write over it.",
             "give an empty or new directory (render --out DIR, or another --stack).",
         )
+
+
+class NewDirs:
+    """The directories a command is about to create for a stack (its state dir, and parents that do not exist
+    yet): removed again when the command fails before it has started anything, so a refused `up` or a failed
+    render leaves nothing behind. A directory that existed before is never touched. Call `keep()` once the
+    command has started something that the directory describes."""
+
+    def __init__(self, directory: Path) -> None:
+        self.top: Path | None = None
+        p = directory.absolute()
+        while not p.exists() and p != p.parent:
+            self.top, p = p, p.parent
+        self.kept = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+    def __enter__(self) -> NewDirs:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and not self.kept and self.top is not None:
+            shutil.rmtree(self.top, ignore_errors=True)
 
 
 class StackLock:

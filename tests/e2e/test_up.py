@@ -263,6 +263,7 @@ def test_port_taken_by_another_stack_stops_before_starting(up: dict, env: dict[s
         text=True,
     )
     assert ps.stdout.strip() == ""  # nothing half-started
+    assert not (Path(env["XDG_STATE_HOME"]) / "devstack" / "e2e-other").exists()  # nor a state dir left behind
 
 
 def test_port_taken_by_a_process_names_it(up: dict, env: dict[str, str], tmp_path: Path) -> None:
@@ -278,6 +279,7 @@ def test_port_taken_by_a_process_names_it(up: dict, env: dict[str, str], tmp_pat
     assert r.returncode == 3, r.stdout + r.stderr
     assert f"port {port}" in r.stderr and f"pid {os.getpid()}" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    assert not (Path(env["XDG_STATE_HOME"]) / "devstack" / "e2e-port").exists()
 
 
 def test_an_image_that_cannot_be_pulled_stops_before_anything_starts(env: dict[str, str], tmp_path: Path) -> None:
@@ -304,6 +306,8 @@ def test_an_image_that_cannot_be_pulled_stops_before_anything_starts(env: dict[s
         text=True,
     )
     assert ps.stdout.strip() == ""
+    # the render before the pull (its secrets and files) went with it: a refused up leaves no directory it made
+    assert not (Path(env["XDG_STATE_HOME"]) / "devstack" / "e2e-pull").exists()
 
 
 def test_docker_stopped_gives_the_fix_in_one_line(env: dict[str, str]) -> None:
@@ -332,6 +336,7 @@ def test_a_second_command_waits_its_turn(up: dict, env: dict[str, str]) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
     assert r.returncode == 3 and "another devstack command is changing stack 'e2e'" in r.stderr
+    assert (lock.parent / "compose.yaml").is_file()  # a refused up keeps a state dir it did not make
 
 
 def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, env: dict[str, str]) -> None:

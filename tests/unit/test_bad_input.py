@@ -92,3 +92,99 @@ def test_budget_below_floors_renders_nothing(tmp_path: Path) -> None:
     out = tmp_path / "stack"
     r = run_cli("render", "--budget", "1g", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 2 and not out.exists()
+
+
+# issue 15: a stack name is checked while the arguments are parsed, so the answer is about the name (not Docker,
+# asked nowhere: DOCKER_HOST points at no socket) and nothing is written under the state home
+BAD_STACKS = ["../evil2", "a b", "Upper", "_x", "x/y", "x" * 42, ""]
+STACK_COMMANDS = [
+    ["up", "--services", "postgres", "--budget", "2g"],
+    ["render"],
+    ["plan"],
+    ["status"],
+    ["down", "--volumes", "--yes"],
+    ["logs", "redis"],
+    ["env"],
+    ["dashboard"],
+]
+
+
+@pytest.mark.parametrize("stack", BAD_STACKS)
+def test_the_stack_name_rule_refuses(stack: str) -> None:
+    from devstack.errors import UsageError
+    from devstack.state import check_stack_name
+
+    with pytest.raises(UsageError, match="is not a stack name"):
+        check_stack_name(stack)
+
+
+# every command that takes --stack, through the CLI (the rule itself is checked for every bad name above); each
+# command gets a different bad name, so the CLI path is seen refusing each kind of name too
+@pytest.mark.parametrize(
+    ("command", "stack"),
+    [(c, BAD_STACKS[i % len(BAD_STACKS)]) for i, c in enumerate(STACK_COMMANDS)],
+    ids=lambda v: v[0] if isinstance(v, list) else repr(v),
+)
+def test_a_bad_stack_name_is_refused_before_docker_or_disk(command: list[str], stack: str, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    env = {"XDG_STATE_HOME": str(state), "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    r = run_cli(*command, "--stack", stack, cwd=tmp_path, env=env)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in r.stderr, err
+    assert "is not a stack name" in err and "Fix:" in err and "Docker" not in err, err
+    assert not state.exists() and not (tmp_path / "evil2").exists()
+
+
+def test_a_good_stack_name_passes_the_same_check(tmp_path: Path) -> None:
+    r = run_cli("plan", "--stack", "dev_2-b", "--budget", "12g", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+
+
+def test_an_argument_error_is_one_line_with_the_fix(tmp_path: Path) -> None:
+    for args, expect in ((["plan", "--budgt", "3g"], "unrecognized arguments"), (["bogus"], "invalid choice")):
+        r = run_cli(*args, cwd=tmp_path)
+        err = r.stderr.strip()
+        assert r.returncode == 2 and len(err.splitlines()) == 1, err
+        assert expect in err and "Fix: see `devstack" in err and "--help" in err, err
+
+
+@pytest.mark.parametrize("out", ["/proc/nope", "{tmp}/a-file/stack"])
+def test_render_to_a_path_that_cannot_be_written_is_one_line(out: str, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    target = out.format(tmp=tmp_path)
+    r = run_cli("render", "--profile", "minimal", "--budget", "12g", "--out", target, cwd=tmp_path)
+    err = r.stderr.strip()
+    assert r.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in r.stderr, err
+    assert f"cannot write the stack to {target}" in err and "Fix:" in err, err
+    assert "internal error" not in err
+
+
+def _engine_mib() -> int | None:
+    from devstack.host import host_facts
+
+    e = host_facts().engine
+    return e.mem_mib if e.reachable and e.mem_mib else None
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("command", ["plan", "up"])
+def test_a_budget_above_the_engine_is_refused_unless_forced(command: str, tmp_path: Path) -> None:
+    from devstack.plan import engine_reserve
+    from devstack.units import fmt_mib
+
+    engine = _engine_mib()
+    assert engine, "the engine reports no memory"
+    budget = f"{engine // 1024 + 8}g"
+    state = tmp_path / "state"
+    env = {"XDG_STATE_HOME": str(state)}
+    r = run_cli(command, "--services", "redis", "--budget", budget, "--stack", "e2e-toobig", cwd=tmp_path, env=env)
+    err = r.stderr.strip()
+    assert r.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in r.stderr, (r.stdout, err)
+    room = engine - engine_reserve(engine)
+    assert f"more than the Docker engine can give ({fmt_mib(engine)}" in err and fmt_mib(room) in err, err
+    assert f"--budget {room // 1024}g" in err and "--force" in err, err
+    assert not state.exists()  # refused before anything was written
+    if command == "plan":  # forced: planned, and the note says what it risks
+        r = run_cli("plan", "--services", "redis", "--budget", budget, "--force", cwd=tmp_path, env=env)
+        assert r.returncode == 0 and "OOM-killed" in r.stdout, r.stdout + r.stderr

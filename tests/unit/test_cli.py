@@ -55,7 +55,8 @@ def test_version_and_module_entry_point() -> None:
 
 
 def test_plan_json_full_28g() -> None:
-    r = run_cli("plan", "--profile", "full", "--budget", "28g", "--json")
+    # --force: the planner for the seed's Mac Studio, on an engine that may have less (plan refuses it else)
+    r = run_cli("plan", "--profile", "full", "--budget", "28g", "--json", "--force")
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     assert plan["total_mib"] <= 28 * 1024
@@ -75,7 +76,7 @@ def test_plan_json_full_28g() -> None:
 
 
 def test_plan_24g_and_12g_shrink_with_reasons() -> None:
-    p24 = json.loads(run_cli("plan", "--budget", "24g", "--json").stdout)
+    p24 = json.loads(run_cli("plan", "--budget", "24g", "--json", "--force").stdout)
     p12 = json.loads(run_cli("plan", "--budget", "12g", "--json").stdout)
     assert p12["total_mib"] < p24["total_mib"] <= 24 * 1024
     assert any("broker" in r for r in p12["reasons"])
