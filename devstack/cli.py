@@ -285,23 +285,18 @@ def _planned_ports(plan: Any) -> dict[int, str]:
 
 
 def cmd_doctor(args: argparse.Namespace, out: Any) -> int:
+    from devstack.catalog import closure
     from devstack.config import plan_request, select
     from devstack.doctor import Level, diagnose, worst
     from devstack.errors import BudgetTooSmall
-    from devstack.plan import make_plan
+    from devstack.plan import floors_mib, make_plan
 
     sel = select(profile=args.profile, services=args.services, budget=args.budget, config=args.config, stack=args.stack)
     facts = _facts(tools=True)
     engine = facts.engine.mem_mib if facts.engine.reachable else None
     req = plan_request(sel, engine_mib=engine, host_mib=facts.host_mib, arch=facts.arch)
-    from devstack.catalog import CATALOG, closure
-
     names = closure(list(sel.services))
-    floors = 0
-    for n in names:
-        s = sel.settings.get(n)
-        per = (s.memory if s and s.memory else None) or CATALOG[n].memory.floor
-        floors += per * ((s.replicas if s and s.replicas else None) or CATALOG[n].min_replicas)
+    floors = floors_mib(req)
     budget = None
     ports: dict[int, str] = {}
     try:

@@ -213,17 +213,24 @@ def _drop_suggestion(services: list[str], floors: dict[str, int], budget: int) -
     return dropped if sum(floors[n] for n in kept) <= budget else []
 
 
-def make_plan(req: PlanRequest) -> Plan:
-    services = closure(list(req.services))
-    unknown = [n for n in req.services if n not in CATALOG]
-    if unknown:
-        raise UsageError(f"unknown service {unknown[0]!r}.", f"use some of: {', '.join(CATALOG)}.")
-    budget, source = choose_budget(req)
-    if budget <= 0:
-        raise BudgetTooSmall(f"the budget from {source} is {fmt_mib(budget)}.", "give --budget, e.g. --budget 12g.")
-    settings = {n: req.settings.get(n) or ServiceSettings() for n in services}
+@dataclass(frozen=True)
+class _Sizes:
+    """Per-replica floor, target and ceiling of each selected service (exporters and learned peaks included), and
+    its fewest and wanted replicas: what the planner shares the budget by."""
 
-    per_floor, per_target, per_ceiling, min_r, want_r = {}, {}, {}, {}, {}
+    floor: dict[str, int]
+    target: dict[str, int]
+    ceiling: dict[str, int]
+    min_r: dict[str, int]
+    want_r: dict[str, int]
+
+
+def _sizes(req: PlanRequest, services: list[str], settings: Mapping[str, ServiceSettings]) -> _Sizes:
+    per_floor: dict[str, int] = {}
+    per_target: dict[str, int] = {}
+    per_ceiling: dict[str, int] = {}
+    min_r: dict[str, int] = {}
+    want_r: dict[str, int] = {}
     for n in services:
         spec, s = CATALOG[n], settings[n]
         mem = spec.memory
@@ -242,6 +249,28 @@ def make_plan(req: PlanRequest) -> Plan:
             per_target[n] = max(per_floor[n], min(per_ceiling[n], req.learned_targets[n]))
         want_r[n] = s.replicas or spec.replicas
         min_r[n] = s.replicas or spec.min_replicas
+    return _Sizes(per_floor, per_target, per_ceiling, min_r, want_r)
+
+
+def floors_mib(req: PlanRequest) -> int:
+    """The least budget the request can be planned in (step 1 of the algorithm): what `make_plan` refuses below
+    and what `doctor` compares the engine's memory with, one computation for both."""
+    services = closure(list(req.services))
+    sz = _sizes(req, services, {n: req.settings.get(n) or ServiceSettings() for n in services})
+    return sum(sz.floor[n] * sz.min_r[n] for n in services)
+
+
+def make_plan(req: PlanRequest) -> Plan:
+    services = closure(list(req.services))
+    unknown = [n for n in req.services if n not in CATALOG]
+    if unknown:
+        raise UsageError(f"unknown service {unknown[0]!r}.", f"use some of: {', '.join(CATALOG)}.")
+    budget, source = choose_budget(req)
+    if budget <= 0:
+        raise BudgetTooSmall(f"the budget from {source} is {fmt_mib(budget)}.", "give --budget, e.g. --budget 12g.")
+    settings = {n: req.settings.get(n) or ServiceSettings() for n in services}
+    sz = _sizes(req, services, settings)  # floors_mib's sizes too
+    per_floor, per_target, per_ceiling, min_r, want_r = sz.floor, sz.target, sz.ceiling, sz.min_r, sz.want_r
 
     floors_min = {n: per_floor[n] * min_r[n] for n in services}
     need = sum(floors_min.values())

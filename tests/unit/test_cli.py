@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import REPO, run_cli
 
@@ -101,6 +104,18 @@ def test_doctor_json_answers_without_traceback() -> None:
     report = json.loads(r.stdout)
     checks = {f["check"] for f in report["findings"]}
     assert {"cpu arch", "host memory", "disk"} <= checks
+
+
+@pytest.mark.engine
+def test_doctor_and_plan_give_one_least_budget() -> None:
+    # doctor summed the floors itself, without the exporters: "needs at least 11.4 GiB" for a full plan that
+    # plan refused below 11.5 GiB
+    doctor = json.loads(run_cli("doctor", "--profile", "full", "--json").stdout)
+    (finding,) = [f for f in doctor["findings"] if f["check"] == "engine memory"]
+    r = run_cli("plan", "--profile", "full", "--budget", "2g")
+    assert r.returncode == 2, r.stdout + r.stderr
+    least = re.search(r"needs at least ([0-9.]+ [GM]iB)", r.stderr)
+    assert least and least.group(1) in finding["detail"], (r.stderr, finding)
 
 
 def test_doctor_without_docker_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]

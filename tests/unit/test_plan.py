@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from devstack.errors import BudgetTooSmall
 from devstack.knobs import SIZERS
 from devstack.plan import Plan, PlanRequest, make_plan
 from devstack.profiles import ServiceSettings
+from devstack.units import fmt_mib
 
 ALL = tuple(SERVICE_NAMES)
 selections = st.lists(st.sampled_from(ALL), min_size=1, max_size=len(ALL), unique=True).map(tuple)
@@ -143,3 +146,20 @@ def test_arm64_notes_emulated_images() -> None:
 def test_image_override_from_environment_wins() -> None:
     p = plan(("redis",), 4096, image_env={"DEVSTACK_IMAGE_REDIS": "mirror.local/redis:7"})
     assert p.service("redis").images == {"redis": "mirror.local/redis:7"}
+
+
+@given(
+    services=st.lists(st.sampled_from(SERVICE_NAMES), min_size=1, max_size=6, unique=True),
+    pinned=st.dictionaries(st.sampled_from(SERVICE_NAMES), st.integers(256, 4096), max_size=2),
+)
+@settings(max_examples=60, deadline=None)
+def test_floors_mib_is_the_least_budget_make_plan_takes(services: list[str], pinned: dict[str, int]) -> None:
+    # doctor compares the engine with floors_mib; plan refuses below it: one figure for both (doctor once summed
+    # the floors without the exporters, 11.4 GiB for a full plan that said 11.5)
+    from devstack.plan import floors_mib
+
+    req = PlanRequest("test", tuple(services), {n: ServiceSettings(memory=f"{m}m") for n, m in pinned.items()})
+    least = floors_mib(req)
+    assert make_plan(replace(req, budget_mib=least)).total_mib <= least
+    with pytest.raises(BudgetTooSmall, match=f"needs at least {fmt_mib(least)}"):
+        make_plan(replace(req, budget_mib=least - 1))
