@@ -6,13 +6,12 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from devstack.catalog import CATALOG
+from devstack.engine.tools import MIN_VERSIONS, min_version
 from devstack.host import HostFacts
 from devstack.plan import engine_reserve
 from devstack.units import fmt_mib
 
 MIN_COMPOSE = (2, 20, 0)  # `up --wait` and `config --format json` as devstack uses them
-MIN_K3D = (5, 7, 0)  # k3d.io/v1alpha5 config files
-MIN_TOOLS = {"kubectl": (1, 28, 0), "helm": (3, 8, 0)}  # the same floors as devstack/k3d.py's MIN_VERSIONS
 
 
 class Level(StrEnum):
@@ -213,22 +212,22 @@ def diagnose(
                     f"install {tool}" if needs_k3d else "",
                 )
             )
-        elif tool == "k3d" and _ver(v) and _ver(v) < MIN_K3D:
+        elif tool == "k3d" and _ver(v) and _ver(v) < MIN_VERSIONS["k3d"]:
             out.append(
                 Finding(
                     tool,
                     Level.ERROR if needs_k3d else Level.WARNING,
                     f"k3d {v} is too old",
-                    f"upgrade to k3d {'.'.join(map(str, MIN_K3D))}+ (config k3d.io/v1alpha5).",
+                    f"upgrade to k3d {min_version('k3d')}+ (config k3d.io/v1alpha5).",
                 )
             )
-        elif tool in MIN_TOOLS and _ver(v) and _ver(v) < MIN_TOOLS[tool]:
+        elif tool in MIN_VERSIONS and _ver(v) and _ver(v) < MIN_VERSIONS[tool]:
             out.append(
                 Finding(
                     tool,
                     Level.ERROR if needs_k3d else Level.WARNING,
                     f"{tool} {v} is too old",
-                    f"upgrade to {tool} {'.'.join(map(str, MIN_TOOLS[tool]))}+ (devstack's k3d cluster needs it).",
+                    f"upgrade to {tool} {min_version(tool)}+ (devstack's k3d cluster needs it).",
                 )
             )
         else:

@@ -23,14 +23,9 @@ from typing import Any
 
 import yaml
 
-from devstack.engine.tools import ToolFailed, ToolMissing, run_tool
+from devstack.engine.tools import MIN_VERSIONS, ToolFailed, ToolMissing, min_version, run_tool
 from devstack.errors import EnvironmentProblem
 
-MIN_VERSIONS: dict[str, tuple[int, int, int]] = {
-    "k3d": (5, 7, 0),  # k3d.io/v1alpha5 configs, registries.create.proxy
-    "kubectl": (1, 28, 0),  # kubectl wait --for=jsonpath
-    "helm": (3, 8, 0),  # OCI and --repo installs; Seldon's chart needs Helm 3
-}
 VERSION_ARGS: dict[str, tuple[str, ...]] = {
     "k3d": ("version",),
     "kubectl": ("version", "--client"),
@@ -69,8 +64,7 @@ def check_tools(names: tuple[str, ...] = ("k3d", "kubectl", "helm")) -> dict[str
     for name in names:
         res = run_tool(name, *VERSION_ARGS[name], timeout=20, check=False)  # ToolMissing when not on PATH
         v = _version(res.stdout + res.stderr)
-        want = MIN_VERSIONS[name]
-        need = ".".join(map(str, want))
+        want, need = MIN_VERSIONS[name], min_version(name)
         if v is None:
             raise ToolFailed(
                 f"`{name} {' '.join(VERSION_ARGS[name])}` printed no version; is `{name}` the real {name}?",

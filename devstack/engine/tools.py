@@ -11,8 +11,20 @@ from devstack.errors import EnvironmentProblem
 
 log = logging.getLogger("devstack.tools")
 
+# the oldest release of each tool devstack's k3d cluster works with: `up` refuses older ones, doctor flags them
+MIN_VERSIONS: dict[str, tuple[int, int, int]] = {
+    "k3d": (5, 7, 0),  # k3d.io/v1alpha5 configs, registries.create.proxy
+    "kubectl": (1, 28, 0),  # kubectl wait --for=jsonpath
+    "helm": (3, 8, 0),  # OCI and --repo installs; Seldon's chart needs Helm 3
+}
+
+
+def min_version(tool: str) -> str:
+    return ".".join(map(str, MIN_VERSIONS[tool]))
+
+
 INSTALL_HINT = {
-    "k3d": "install k3d v5.7+ (brew install k3d, or see k3d.io).",
+    "k3d": f"install k3d v{min_version('k3d')}+ (brew install k3d, or see k3d.io).",
     "kubectl": "install kubectl (brew install kubectl, or Docker Desktop's bundled one).",
     "helm": "install Helm 3 (brew install helm).",
 }
