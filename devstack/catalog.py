@@ -113,6 +113,15 @@ class ServiceSpec:
     exporters: tuple[Exporter, ...] = ()  # run beside it for services planned alongside it
 
 
+# a Compose service named so runs once and exits (Airflow's migration): `up` waits for it to complete, status does
+# not count it as down, restart leaves it alone
+ONE_SHOT_SUFFIX = "-init"
+
+
+def is_one_shot(container: str) -> bool:
+    return container.endswith(ONE_SHOT_SUFFIX)
+
+
 KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.0.1"
 # JupyterLab's image, which Spark's master and worker run as well: executors then have the driver's Python minor

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-CATALOG_LABEL = "dev.devstack.service"
+from devstack.catalog import is_one_shot
+from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
+
 PEAKS_FILE = "peaks.json"
 MIB = 1 << 20
 
@@ -46,7 +46,7 @@ class ContainerSample:
 
     @property
     def one_shot(self) -> bool:
-        return self.name.endswith("-init")
+        return is_one_shot(self.name)
 
     @property
     def ok(self) -> bool:

@@ -17,7 +17,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from devstack.catalog import CATALOG, SEED_GROUP_SHARE_MIB, SEED_PEAK_MIB, Group, Runtime, closure, exporters_for
+from devstack.catalog import (
+    CATALOG,
+    SEED_GROUP_SHARE_MIB,
+    SEED_PEAK_MIB,
+    Group,
+    Runtime,
+    closure,
+    exporters_for,
+    is_one_shot,
+)
 from devstack.errors import BudgetTooLarge, BudgetTooSmall, UsageError
 from devstack.knobs import SIZERS, with_exporters
 from devstack.profiles import ServiceSettings
@@ -73,6 +82,10 @@ class ServicePlan:
     knobs: dict[str, str]
     ports: dict[str, list[int]]  # port name -> host ports (one per replica for Kafka)
     images: dict[str, str]
+
+    def long_running(self) -> list[str]:
+        """Its Compose containers that should keep running (not the one-shots), none for a k3d service."""
+        return [c for c in self.containers if not is_one_shot(c)] if self.runtime == Runtime.COMPOSE.value else []
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,7 @@ def up(
         after = _fingerprint(directory)
         changes = (_describe_changes(old, plan) or _changed_files(before, after)) if before != after else []
         if not changes and before is not None:
-            expected = {c for s in plan.services for c in s.containers if s.runtime == "compose"} - {"airflow-init"}
+            expected = {c for s in plan.services for c in s.long_running()}
             up_now = {c.service for c in running if c.state == "running"}
             # probe only a stack whose containers all run: a probe of a stopped service waits out its timeout
             current = probe_once(plan, secrets, compose_services(plan)) if expected <= up_now else {}
@@ -489,7 +489,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
     for s in plan.services:
         mine = [c for c in containers if c.catalog == s.name]
         long_running = [c for c in mine if not c.one_shot]
-        expected = [c for c in s.containers if not c.endswith("-init")] if s.runtime == "compose" else []
+        expected = s.long_running()
         up_names = {c.service for c in long_running if c.state == "running"}
         if s.runtime != "compose":
             state, healthy, detail = _k3d_state(directory, project)
@@ -598,7 +598,7 @@ def restart(stack: str, service: str) -> dict[str, Probe]:
         targets, catalog = [service], containers[service]
     else:
         catalog = service
-        targets = [c for c in plan.service(service).containers if not c.endswith("-init")]
+        targets = plan.service(service).long_running()
     engine = ComposeEngine(directory, project)
     with StackLock(directory, stack):
         engine.restart(targets)

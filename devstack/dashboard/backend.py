@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.monitor import Peak, Sampler, Snapshot, save_peaks
 from devstack.plan import Plan
@@ -104,7 +105,7 @@ class StackBackend:
         client = docker.DockerClient(base_url=self._docker_url) if self._docker_url else docker.from_env()
         found = client.api.containers(
             all=True,
-            filters={"label": [f"com.docker.compose.project={self.project}", f"dev.devstack.service={service}"]},
+            filters={"label": [f"{PROJECT_LABEL}={self.project}", f"{CATALOG_LABEL}={service}"]},
         )
         if not found:
             on_line(f"(no containers for {service}: the stack is down or it was removed)")
@@ -113,7 +114,7 @@ class StackBackend:
         several = len(found) > 1
 
         def pump(c: dict[str, Any]) -> None:
-            name = (c.get("Labels") or {}).get("com.docker.compose.service", c["Id"][:12])
+            name = (c.get("Labels") or {}).get(SERVICE_LABEL, c["Id"][:12])
             try:
                 stream = client.api.logs(c["Id"], stream=True, follow=True, tail=200)
                 streams.append(stream)
@@ -156,7 +157,7 @@ class StackBackend:
         sp = plan.service(service)
         if sp.runtime != "compose":
             raise UsageError(f"{service} runs on k3d, not Compose.", "use `devstack k3d status`.")
-        targets = [c for c in sp.containers if not c.endswith("-init")]
+        targets = sp.long_running()
         engine = self._engine()
         with StackLock(self.directory, self.stack):
             if action == "start":

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.catalog import is_one_shot
 from devstack.errors import EnvironmentProblem
 
+# the labels a container is found by: Compose's own, and devstack's catalog service (set in compose/*.yaml)
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 CATALOG_LABEL = "dev.devstack.service"
@@ -35,7 +37,7 @@ class ContainerState:
 
     @property
     def one_shot(self) -> bool:
-        return self.service.endswith("-init")
+        return is_one_shot(self.service)
 
 
 def engine_error(e: Exception) -> EnvironmentProblem:

@@ -163,3 +163,16 @@ def test_floors_mib_is_the_least_budget_make_plan_takes(services: list[str], pin
     assert make_plan(replace(req, budget_mib=least)).total_mib <= least
     with pytest.raises(BudgetTooSmall, match=f"needs at least {fmt_mib(least)}"):
         make_plan(replace(req, budget_mib=least - 1))
+
+
+def test_long_running_containers_leave_out_one_shots_and_k3d() -> None:
+    # status, up's no-change check, restart and the dashboard's actions all ask this one question
+    p = make_plan(PlanRequest("test", ("airflow", "seldon"), budget_mib=16 * 1024))
+    assert "airflow-init" in p.service("airflow").containers
+    assert p.service("airflow").long_running() == [
+        "airflow-apiserver",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    ]
+    assert p.service("seldon").long_running() == []
