@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.seldon import MANAGED_BY, NAMESPACE
+from devstack.state import write_atomic
 
 JOB = "seldon-models"
 ACCOUNT = "devstack-prometheus"
@@ -143,13 +144,8 @@ def install_credentials(directory: Path, token: str, ca_pem: str) -> None:
     """Write the token and the CA where Prometheus's container reads them. World-readable: Prometheus runs as
     `nobody` in its container and reads through a bind mount; the token can only list and proxy to the models'
     pods in a cluster that listens on 127.0.0.1, and the stack dir itself is 0700."""
-    d = directory / CREDENTIALS_DIR
-    d.mkdir(parents=True, exist_ok=True)
     for name, text in (("ca.crt", ca_pem), ("token", token.strip())):
-        tmp = d / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.chmod(0o644)
-        tmp.replace(d / name)
+        write_atomic(directory / CREDENTIALS_DIR / name, text, 0o644)
 
 
 def forget_credentials(directory: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from devstack.catalog import is_one_shot
 from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from devstack.state import write_atomic
 
 PEAKS_FILE = "peaks.json"
 MIB = 1 << 20
@@ -392,12 +393,10 @@ def save_peaks(directory: Path, peaks: dict[str, Peak]) -> dict[str, Peak]:
             merged[n] = Peak(p.used_mib, p.limit_mib, p.at)
     if not directory.exists():
         return merged
-    tmp = directory / f".{PEAKS_FILE}.tmp"
-    tmp.write_text(
+    write_atomic(
+        directory / PEAKS_FILE,
         json.dumps({"services": {n: asdict(p) for n, p in sorted(merged.items())}}, indent=2) + "\n",
-        encoding="utf-8",
     )
-    tmp.replace(directory / PEAKS_FILE)
     return merged
 
 

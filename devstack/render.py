@@ -30,6 +30,7 @@ from devstack.state import (
     START_INTERVAL_FILE,
     check_target_dir,
     load_or_create_secrets,
+    write_atomic,
     write_private,
 )
 
@@ -404,14 +405,6 @@ def _shipped(kind: str, target: str) -> dict[str, str]:
     return {f"{target}/{f.name}": f.read_text(encoding="utf-8") for f in sorted(src.glob("*.py"))}
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    tmp.replace(path)
-
-
 def _remove_stale(directory: Path, wanted: set[str]) -> None:
     """Remove generated files of services no longer planned. Directories that stay are kept as they are:
     a running container's bind mount points at the directory itself, and a new one would leave it blind."""
@@ -448,11 +441,11 @@ def render(
         (directory / START_INTERVAL_FILE).unlink(missing_ok=True)
     written = []
     for f in compose_files(plan):
-        _write(directory / "compose" / f, (compose_dir() / f).read_text(encoding="utf-8"))
+        write_atomic(directory / "compose" / f, (compose_dir() / f).read_text(encoding="utf-8"))
         written.append(directory / "compose" / f)
     for rel, text in files.items():
         mode = 0o755 if rel.endswith(".sh") else 0o644
-        _write(directory / rel, text, mode)
+        write_atomic(directory / rel, text, mode)
         written.append(directory / rel)
     env = env_values(plan, project, secrets, notebooks)
     if START_INTERVAL_FILE in files:  # plain `docker compose` in the directory merges the same files devstack does
@@ -477,5 +470,5 @@ def write_prometheus_config(plan: Plan, directory: Path, project: str) -> bool:
     text = _prometheus_yml(plan, project if _scrapes_cluster(plan, directory) else None)
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    _write(path, text)
+    write_atomic(path, text)
     return True

@@ -90,15 +90,22 @@ def _new_secret(name: str) -> str:
     return secrets.token_urlsafe(24)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, atomically (a reader never sees half a file)."""
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write a file whole or not at all: a reader (a container's bind mount, a second devstack) never sees half of
+    it, and a file of mode 0600 is never readable by others, not even while it is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a crashed writer's leftover keeps its own mode: start a new file
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
-    os.chmod(tmp, 0o600)
+    os.chmod(tmp, mode)  # the umask may have taken bits off
     os.replace(tmp, path)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (secrets, .env), atomically."""
+    write_atomic(path, text, 0o600)
 
 
 def load_or_create_secrets(directory: Path) -> dict[str, str]:

@@ -198,3 +198,23 @@ def test_compose_files_default_to_the_catalogs_images() -> None:
     assert {var for var, _, _ in found} >= {"DEVSTACK_IMAGE_SPARK", "DEVSTACK_IMAGE_JUPYTER", "DEVSTACK_IMAGE_KAFKA"}
     for var, default, name in found:
         assert pins.get(var) == default, f"{name}: {var} defaults to {default}, the catalog pins {pins.get(var)}"
+
+
+def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: Path) -> None:
+    import os
+
+    from devstack.state import write_atomic, write_private
+
+    stale = tmp_path / ".secret.tmp"  # a crashed writer's leftover, readable by all
+    stale.write_text("old")
+    stale.chmod(0o666)
+    old = os.umask(0)
+    try:
+        write_private(tmp_path / "secret", "s3cret")
+        write_atomic(tmp_path / "sub" / "public", "hello")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "sub" / "public").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "secret").read_text() == "s3cret"
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == []
