@@ -34,6 +34,14 @@ class Sampled(Message):
         self.snapshot = snapshot
 
 
+class SamplingFailed(Message):
+    """A sample raised (a bug, or an engine answer nobody expected): said on screen, and sampling goes on."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
 class LogLines(Message):
     def __init__(self, service: str, lines: list[str]) -> None:
         super().__init__()
@@ -105,6 +113,7 @@ class DashboardApp(App[None]):
         self._following: _LogFollow | None = None
         self._peaks_saved = time.monotonic()
         self.ticks = 0
+        self.sample_error: str | None = None  # the last sample's failure, until one succeeds again
 
     def compose(self) -> ComposeResult:
         # kept as references: `App.query_one` searches the screen on top, which is a modal while one is open
@@ -136,7 +145,14 @@ class DashboardApp(App[None]):
 
     @work(thread=True, exclusive=True, group="sample", exit_on_error=False)
     def _sample(self) -> None:
-        self.post_message(Sampled(self.backend.sample(stats=self.ticks % self.stats_every == 0)))
+        # every tick is re-armed by the message it posts: an exception that escaped here stopped sampling for good,
+        # silently (exit_on_error=False), with the table frozen on its last figures
+        try:
+            snap = self.backend.sample(stats=self.ticks % self.stats_every == 0)
+        except Exception as e:
+            self.post_message(SamplingFailed(f"{type(e).__name__}: {e}"))
+        else:
+            self.post_message(Sampled(snap))
 
     @work(thread=True, exclusive=True, group="logs", exit_on_error=False)
     def _follow_logs(self, follow: _LogFollow) -> None:
@@ -199,9 +215,20 @@ class DashboardApp(App[None]):
             self.note = f"Stack {self.backend.stack!r} was never started: press u to bring it up, p to plan it."
         self._draw()
 
+    def on_sampling_failed(self, message: SamplingFailed) -> None:
+        self.ticks += 1
+        if message.error != self.sample_error:  # once per new error, not every tick
+            self.notify(message.error, title="sampling failed", severity="error", timeout=8)
+        self.sample_error = message.error
+        self.note = f"sampling failed ({message.error}); trying again every {self.interval:g}s"
+        self._draw_host()
+        self.set_timer(self.interval, self._sample)
+
     def on_sampled(self, message: Sampled) -> None:
         snap = message.snapshot
         self.ticks += 1
+        if self.sample_error is not None:
+            self.sample_error, self.note = None, "sampling works again"
         if snap.engine_error is None:
             planned = self.plan.names() if self.plan else []
             now = snap.services(planned, elsewhere(self.plan))

@@ -11,6 +11,7 @@ from textual.widgets import Input
 
 from devstack.dashboard.app import DashboardApp
 from devstack.dashboard.widgets import ServicesTable
+from devstack.monitor import Snapshot
 from tests.dashboard_replay import ReplayBackend
 
 SIZES = [(80, 24), (160, 48)]
@@ -182,3 +183,32 @@ def test_open_key_opens_the_selected_services_page_and_says_when_there_is_none()
 
     run(app, (100, 30), body)
     assert opened == [app.urls["mlflow"]] and opened[0].startswith("http://127.0.0.1:")
+
+
+class FlakyBackend(ReplayBackend):
+    """Raises on the 2nd and 3rd sample (as a bug in a parser or an engine surprise would), then recovers."""
+
+    def sample(self, stats: bool = True) -> Snapshot:
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls in (2, 3):
+            raise KeyError("Memory")
+        return super().sample(stats)
+
+
+def test_sampling_survives_an_exception_and_says_so() -> None:
+    backend = FlakyBackend()
+    app = DashboardApp(backend, interval=0.2)  # the failing state lasts two ticks: long enough to be seen
+    seen: list[str] = []
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(500):
+            seen.append(app.note)
+            if backend.calls > 6 and app.note == "sampling works again":
+                break
+            await pilot.pause(0.02)
+        assert backend.calls > 6, "sampling stopped after the exception"
+        assert any("sampling failed (KeyError: 'Memory')" in n for n in seen), seen
+        assert app.sample_error is None and app.note == "sampling works again"
+        assert app.services, "the samples after the failure reached the table"
+
+    run(app, (120, 40), body)
