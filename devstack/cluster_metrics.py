@@ -14,12 +14,11 @@ refused when the config loads; so the job is rendered only when `config/promethe
 `devstack up` writes them, rewrites prometheus.yml and reloads Prometheus after Seldon is installed. `down`
 removes them with the cluster.
 
-Pure parts (manifests, the scrape job) are apart from the I/O (kubectl, files) at the bottom."""
+Pure parts (manifests, the scrape job) are apart from the credential files at the bottom; the kubectl side (the grant,
+the token Secret) is k3d.py's, which runs every cluster command."""
 
 from __future__ import annotations
 
-import base64
-import time
 from pathlib import Path
 from typing import Any
 
@@ -151,34 +150,3 @@ def install_credentials(directory: Path, token: str, ca_pem: str) -> None:
 def forget_credentials(directory: Path) -> None:
     for name in ("token", "ca.crt"):
         (directory / CREDENTIALS_DIR / name).unlink(missing_ok=True)
-
-
-def grant(directory: Path, namespace: str = NAMESPACE, timeout_s: float = 60) -> tuple[str, str]:
-    """Apply the RBAC manifests through kubectl and wait for the token controller to fill the Secret; returns
-    (token, CA PEM). Idempotent: `kubectl apply` of the same manifests changes nothing."""
-    from devstack.errors import EnvironmentProblem
-    from devstack.k3d import kubectl
-    from devstack.seldon import to_yaml
-
-    manifest = directory / "k3d" / "prometheus-rbac.yaml"
-    manifest.write_text(to_yaml(rbac_manifests(namespace)), encoding="utf-8")
-    kubectl(directory, "apply", "-f", str(manifest))
-    deadline = time.monotonic() + timeout_s
-    while True:
-        out = read_token_secret(directory, namespace)
-        if len(out) == 2:
-            return base64.b64decode(out[0]).decode("utf-8"), base64.b64decode(out[1]).decode("utf-8")
-        if time.monotonic() > deadline:
-            raise EnvironmentProblem(
-                f"the cluster did not fill Secret {namespace}/{TOKEN_SECRET} with a token within {timeout_s:.0f} s.",
-                "see `kubectl --kubeconfig <stack>/k3d/kubeconfig -n kube-system logs` for the controller manager.",
-            )
-        time.sleep(1)
-
-
-def read_token_secret(directory: Path, namespace: str = NAMESPACE) -> list[str]:
-    """The Secret's token and CA, base64 as stored; fewer than two words until the token controller filled it."""
-    from devstack.k3d import kubectl
-
-    path = "jsonpath={.data.token} {.data.ca\\.crt}"
-    return kubectl(directory, "get", "secret", TOKEN_SECRET, "-n", namespace, "-o", path).split()

@@ -406,11 +406,11 @@ def for_plan(
 ) -> Report:
     """`devstack k3d images` and `up`'s step: what the plan's cluster needs on `arch`, built and pushed."""
     from devstack.catalog import upstream_platforms
-    from devstack.k3d import images_registry
+    from devstack.seldon import builds_address
 
     s = plan.service("seldon")
     port = s.ports["images"][0]
-    registry = f"k3d-{images_registry(project)}:{port}"
+    registry = builds_address(project, port)
     platforms = upstream_platforms("seldon")
     todo = targets(s.images, platforms, arch, registry, port, force=force, build_args=build_args)
     results = build_and_push(todo, port, build_args=build_args, progress=progress, force=False)

@@ -13,6 +13,7 @@ kubectl without one falls back to http://localhost:8080, which on a devstack hos
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -23,8 +24,10 @@ from typing import Any
 
 import yaml
 
+from devstack import cluster_metrics, seldon
 from devstack.engine.tools import MIN_VERSIONS, ToolFailed, ToolMissing, min_version, run_tool
 from devstack.errors import EnvironmentProblem
+from devstack.seldon import images_registry, images_registry_container
 
 VERSION_ARGS: dict[str, tuple[str, ...]] = {
     "k3d": ("version",),
@@ -174,16 +177,12 @@ def check_existing(name: str, wanted_hash: str) -> ClusterInfo | None:
     return cluster
 
 
-def images_registry(name: str) -> str:
-    return f"{name}-builds"
-
-
 def ensure_images_registry(name: str, port: int, network: str, image: str = "docker.io/library/registry:2") -> None:
     """The registry devstack pushes its own images to (the cluster's created registry is a pull-through cache,
     which refuses pushes); `registries.use` in the config names it, so it must exist before the cluster."""
     res = run_tool("k3d", "registry", "list", "-o", "json", timeout=30)
     have = {r.get("name") for r in json.loads(res.stdout or "[]")}
-    if f"k3d-{images_registry(name)}" in have:
+    if images_registry_container(name) in have:
         return
     run_tool(
         "k3d",
@@ -307,8 +306,8 @@ def delete(name: str) -> bool:
         run_tool("k3d", "cluster", "delete", name, timeout=180)
         deleted = True
     res = run_tool("k3d", "registry", "list", "-o", "json", timeout=30)
-    if any(r.get("name") == f"k3d-{images_registry(name)}" for r in json.loads(res.stdout or "[]")):
-        run_tool("k3d", "registry", "delete", f"k3d-{images_registry(name)}", timeout=60)
+    if any(r.get("name") == images_registry_container(name) for r in json.loads(res.stdout or "[]")):
+        run_tool("k3d", "registry", "delete", images_registry_container(name), timeout=60)
         deleted = True
     return deleted
 
@@ -391,7 +390,7 @@ class ClusterJob:
         cluster together."""
         if "seldon" not in plan.names():
             return None
-        from devstack import image_builds, seldon
+        from devstack import image_builds
         from devstack.catalog import upstream_platforms
         from devstack.plan import engine_reserve
         from devstack.render import k3d_cluster_config
@@ -429,7 +428,7 @@ class ClusterJob:
             s.images,
             upstream_platforms("seldon"),
             facts.arch or "amd64",
-            f"k3d-{images_registry(project)}:{s.ports['images'][0]}",
+            seldon.builds_address(project, s.ports["images"][0]),
         )
         values = seldon.operator_values(
             operator_image=images["seldon_operator"],
@@ -494,9 +493,7 @@ class ClusterJob:
             values.write_text(self.values_text, encoding="utf-8")
             install_seldon(self.directory, values)
             if self.prometheus:  # model monitoring: Prometheus scrapes the model pods through the API server
-                from devstack import cluster_metrics
-
-                cluster_metrics.install_credentials(self.directory, *cluster_metrics.grant(self.directory))
+                cluster_metrics.install_credentials(self.directory, *grant_prometheus(self.directory))
         except ToolFailed as e:
             self.error = explain(e)
         except EnvironmentProblem as e:
@@ -523,6 +520,33 @@ def down(name: str) -> str:
         return f"k3d cluster '{name}' was not created by devstack: left alone (k3d cluster delete {name})"
     delete(name)
     return f"deleted k3d cluster '{name}'"
+
+
+def grant_prometheus(directory: Path, namespace: str = seldon.NAMESPACE, timeout_s: float = 60) -> tuple[str, str]:
+    """Let the stack's Prometheus scrape the model pods (cluster_metrics.py says how): apply the RBAC manifests
+    through kubectl and wait for the token controller to fill the Secret; returns (token, CA PEM). Idempotent:
+    `kubectl apply` of the same manifests changes nothing."""
+    manifest = directory / "k3d" / "prometheus-rbac.yaml"
+    manifest.write_text(seldon.to_yaml(cluster_metrics.rbac_manifests(namespace)), encoding="utf-8")
+    kubectl(directory, "apply", "-f", str(manifest))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = read_token_secret(directory, namespace)
+        if len(out) == 2:
+            return base64.b64decode(out[0]).decode("utf-8"), base64.b64decode(out[1]).decode("utf-8")
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(
+                f"the cluster did not fill Secret {namespace}/{cluster_metrics.TOKEN_SECRET} with a token within "
+                f"{timeout_s:.0f} s.",
+                "see `kubectl --kubeconfig <stack>/k3d/kubeconfig -n kube-system logs` for the controller manager.",
+            )
+        time.sleep(1)
+
+
+def read_token_secret(directory: Path, namespace: str = seldon.NAMESPACE) -> list[str]:
+    """The Secret's token and CA, base64 as stored; fewer than two words until the token controller filled it."""
+    path = "jsonpath={.data.token} {.data.ca\\.crt}"
+    return kubectl(directory, "get", "secret", cluster_metrics.TOKEN_SECRET, "-n", namespace, "-o", path).split()
 
 
 __all__ = [

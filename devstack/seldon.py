@@ -29,6 +29,21 @@ MLSERVER_HTTP_PORT = 8080  # MLServer defaults, which Seldon's v2 servers keep
 MLSERVER_METRICS_PORT = 8082
 MANAGED_BY = "devstack"
 
+
+def images_registry(project: str) -> str:
+    """The k3d registry devstack pushes its own builds to, as `k3d registry create` is given it."""
+    return f"{project}-builds"
+
+
+def images_registry_container(project: str) -> str:
+    return f"k3d-{images_registry(project)}"  # k3d prefixes the containers it creates
+
+
+def builds_address(project: str, port: int) -> str:
+    """Where the cluster's nodes pull devstack's builds from: the registry's container on the cluster network."""
+    return f"{images_registry_container(project)}:{port}"
+
+
 # Seldon Core v1's names for what devstack uses (operator/apis/machinelearning.seldon.io/v1: prepack.go,
 # seldondeployment_types.go); a test reads them back from the operator's Go source.
 IMPLEMENTATION = "MLFLOW_SERVER"

@@ -19,7 +19,6 @@ from devstack.k3d import (
     check_existing,
     check_tools,
     config_hash,
-    images_registry,
     kubectl,
 )
 
@@ -184,7 +183,7 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
         s.images,
         upstream_platforms("seldon"),
         normalize_arch(platform.machine()),
-        f"k3d-{images_registry(project)}:{s.ports['images'][0]}",
+        seldon.builds_address(project, s.ports["images"][0]),
     )
     secrets = read_secrets(directory)
     manifests = seldon.model_manifests(

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from devstack import cluster_metrics, k3d, seldon, serving
+from devstack import k3d, seldon, serving
 from devstack.catalog import SERVICE_NAMES
 from devstack.engine.tools import ToolFailed
 from devstack.errors import EnvironmentProblem
@@ -407,8 +407,8 @@ def dead_kubeconfig(directory: Path) -> None:
         lambda d: serving.wait_available(d, "iris-v1", seldon.NAMESPACE, timeout_s=5),
         lambda d: serving.deployed(d, "iris", seldon.NAMESPACE),
         lambda d: serving.predict_in_cluster(d, "iris-v1", seldon.v2_request([[1, 2, 3, 4]])),
-        lambda d: cluster_metrics.grant(d, timeout_s=1),  # kubectl apply of Prometheus's RBAC manifests
-        lambda d: cluster_metrics.read_token_secret(d),
+        lambda d: k3d.grant_prometheus(d, timeout_s=1),  # kubectl apply of Prometheus's RBAC manifests
+        lambda d: k3d.read_token_secret(d),
     ],
     ids=[
         "wait-nodes",
