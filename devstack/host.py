@@ -7,11 +7,14 @@ real ceiling for the stack: host RAM only bounds what the VM may be given.
 from __future__ import annotations
 
 import errno
+import json
 import platform
 import re
 import shutil
 import socket
+import subprocess
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -67,48 +70,50 @@ def normalize_arch(machine: str) -> str:
     return {"aarch64": "arm64", "arm64": "arm64", "x86_64": "amd64", "amd64": "amd64"}.get(m, m)
 
 
-def engine_facts(detail: bool = True) -> EngineFacts:
-    """`docker info` through python-on-whales; every failure becomes a fact, never an exception.
+def engine_facts() -> EngineFacts:
+    """One `docker info`: every failure becomes a fact, never an exception.
 
-    Without `detail` only `docker info` runs (the planner needs memory and arch, not versions): each docker CLI
-    call costs ~80 ms, which `devstack plan` pays on every run."""
+    Its JSON answers everything devstack asks of the engine before a stack exists: memory, CPUs, arch and
+    version of the server, and the CLI's own version and plugins (Compose) in `ClientInfo`. Through the CLI
+    itself rather than python-on-whales: `plan` and `render` need these facts and nothing else from Docker, and
+    importing a Docker client library cost them more than the call (issue 14.7); this was three CLI calls."""
     if shutil.which("docker") is None:
         return EngineFacts(error="the docker CLI is not installed")
-    from python_on_whales import DockerClient
-    from python_on_whales.exceptions import DockerException
-
-    client = DockerClient(client_call=["docker"])
-    cli_version = "unknown"
-    compose: str | None = None
-    if detail:
-        try:
-            cli = client.version().client
-            cli_version = getattr(cli, "version", None) or "unknown"
-        except Exception:
-            pass
-        try:
-            compose = str(client.compose.version()).strip()
-            m = re.search(r"v?(\d+\.\d+\.\d+)", compose)
-            compose = m.group(1) if m else compose
-        except Exception:
-            compose = None
     try:
-        info = client.system.info()
-    except DockerException as e:
-        text = (e.stderr or e.stdout or str(e)).strip().splitlines()
-        return EngineFacts(cli=cli_version, error=text[-1] if text else "docker info failed", compose=compose)
-    except Exception as e:  # a CLI that answers with something python-on-whales cannot parse
-        return EngineFacts(cli=cli_version, error=str(e).splitlines()[0], compose=compose)
+        r = subprocess.run(
+            ["docker", "info", "--format", "{{json .}}"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return EngineFacts(error="`docker info` did not answer within 30 s")
+    try:
+        info = json.loads(r.stdout) if r.stdout.strip() else {}
+    except json.JSONDecodeError:
+        info = {}
+    lines = (r.stderr or "").strip().splitlines()
+    return parse_docker_info(info, r.returncode, lines[-1] if lines else "")
+
+
+def parse_docker_info(info: dict[str, Any], returncode: int = 0, stderr_line: str = "") -> EngineFacts:
+    """`docker info --format '{{json .}}'` as EngineFacts. With the daemon down the CLI still prints its half
+    (ClientInfo) and exits 1, the reason on stderr."""
+    client = info.get("ClientInfo") or {}
+    compose = next((p.get("Version") for p in client.get("Plugins") or [] if p.get("Name") == "compose"), None)
+    m = re.search(r"v?(\d+\.\d+\.\d+)", compose or "")
+    cli, compose = client.get("Version") or "unknown", (m.group(1) if m else compose)
+    errors = info.get("ServerErrors") or []
+    if returncode != 0 or errors or not info.get("ServerVersion"):
+        error = stderr_line or (errors[-1] if errors else "docker info failed")
+        return EngineFacts(cli=cli, error=error, compose=compose)
     return EngineFacts(
-        cli=cli_version,
-        reachable=True,
-        server_version=info.server_version or "",
-        mem_mib=int((info.mem_total or 0) // MIB),
-        cpus=int(info.n_cpu or 0),
-        operating_system=info.operating_system or "",
-        root_dir=str(info.docker_root_dir or ""),
-        arch=normalize_arch(info.architecture or ""),
+        cli=cli,
         compose=compose,
+        reachable=True,
+        server_version=info.get("ServerVersion") or "",
+        mem_mib=int((info.get("MemTotal") or 0) // MIB),
+        cpus=int(info.get("NCPU") or 0),
+        operating_system=info.get("OperatingSystem") or "",
+        root_dir=str(info.get("DockerRootDir") or ""),
+        arch=normalize_arch(info.get("Architecture") or ""),
     )
 
 
@@ -169,10 +174,8 @@ def disk_free(path: str) -> tuple[int, str]:
     return 0, path
 
 
-def host_facts(
-    ports: list[int] | None = None, bind: str = "127.0.0.1", with_tools: bool = True, detail: bool | None = None
-) -> HostFacts:
-    engine = engine_facts(detail=with_tools if detail is None else detail)
+def host_facts(ports: list[int] | None = None, bind: str = "127.0.0.1", with_tools: bool = True) -> HostFacts:
+    engine = engine_facts()
     free, where = disk_free(engine.root_dir)
     return HostFacts(
         arch=normalize_arch(platform.machine()),

@@ -189,7 +189,7 @@ def up(
     directory, project = stack_dir(sel.stack), project_name(sel.stack)
     ev.step("checking Docker and the host")
     # Compose's version matters here; k3d/kubectl/helm do not until devstack runs the k3d cluster
-    facts = host_facts(bind=sel.override.bind, with_tools=False, detail=True)
+    facts = host_facts(bind=sel.override.bind, with_tools=False)
     if not facts.engine.reachable:
         raise EnvironmentProblem(
             f"Docker is not running: {facts.engine.error}",
