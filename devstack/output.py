@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from devstack.doctor import Finding, Level
@@ -14,32 +15,52 @@ from devstack.units import fmt_mib
 _LEVEL_STYLE = {Level.OK: "[green]ok[/]", Level.WARNING: "[yellow]warning[/]", Level.ERROR: "[red]error[/]"}
 
 
-def _knobs(knobs: dict[str, str]) -> str:
-    shown = {k: v for k, v in knobs.items() if k not in ("kafka.brokers",)}
-    return "\n".join(f"{k}={v}" for k, v in shown.items())
+def _knob_value(v: str) -> str:
+    """A byte count as the service takes it, with its size beside it (ClickHouse's settings are plain bytes)."""
+    return f"{v} ({fmt_mib(int(v) >> 20)})" if v.isdigit() and int(v) >= 1 << 20 else v
+
+
+def _knobs(knobs: dict[str, str]) -> list[str]:
+    return [f"{k}={_knob_value(v)}" for k, v in knobs.items() if k not in ("kafka.brokers",)]
+
+
+def _fits(console: Console, table: Table) -> bool:
+    return Measurement.get(console, console.options.update_width(1 << 16), table).maximum <= console.width
 
 
 def print_plan(console: Console, plan: Plan) -> None:
-    t = Table(title=f"Plan: profile {plan.profile}, budget {fmt_mib(plan.budget_mib)} ({plan.budget_source})")
-    t.add_column("service")
-    t.add_column("group")
-    t.add_column("limit", justify="right")
-    t.add_column("target", justify="right")
-    t.add_column("containers")
-    t.add_column("knobs")
+    """One table where the terminal is wide enough for it; else the sizes as a table and each service's
+    containers and knobs as lines under its name, so nothing is cut off at 80 columns."""
+    title = f"Plan: profile {plan.profile}, budget {fmt_mib(plan.budget_mib)} ({plan.budget_source})"
+    rows = []
     for s in plan.services:
         name = s.name + (f" x{s.replicas}" if s.replicas > 1 else "")
         limit = fmt_mib(s.limit_mib) + (" (pinned)" if s.pinned else "")
-        style = "" if s.limit_mib >= s.target_mib else "yellow"
-        containers = "\n".join(f"{c} {fmt_mib(m)}" for c, m in s.containers.items())
-        t.add_row(
-            name,
-            s.group,
-            f"[{style}]{limit}[/]" if style else limit,
-            fmt_mib(s.target_mib),
-            containers,
-            _knobs(s.knobs),
-        )
+        if s.limit_mib < s.target_mib:
+            limit = f"[yellow]{limit}[/]"
+        containers = [f"{c} {fmt_mib(m)}" for c, m in s.containers.items()]
+        rows.append((name, s.group, limit, fmt_mib(s.target_mib), containers, _knobs(s.knobs)))
+    t = Table(title=title)
+    for column, justify in (("service", "left"), ("group", "left"), ("limit", "right"), ("target", "right")):
+        t.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    t.add_column("containers", no_wrap=True)
+    t.add_column("knobs", no_wrap=True)
+    for name, group, limit, target, containers, knobs in rows:
+        t.add_row(name, group, limit, target, "\n".join(containers), "\n".join(knobs))
+    if not _fits(console, t):
+        t = Table(title=title)
+        for column, justify in (("service", "left"), ("group", "left"), ("limit", "right"), ("target", "right")):
+            t.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for name, group, limit, target, _, _ in rows:
+            t.add_row(name, group, limit, target)
+        console.print(t)
+        t = Table(title="Containers and knobs", show_header=False, box=None, padding=(0, 1))
+        t.add_column(no_wrap=True)
+        t.add_column(overflow="fold")  # a knob wider than the terminal folds, never loses its end
+        for name, _, _, _, containers, knobs in rows:
+            t.add_row(f"[bold]{name}[/]", ", ".join(containers))
+            for k in knobs:
+                t.add_row("", k)
     console.print(t)
     g = Table(title="Groups (the seed's split of its 28 GB peak, scaled to this budget)")
     g.add_column("group")
@@ -81,19 +102,15 @@ def print_endpoints(console: Console, plan: Plan, stack: str) -> None:
     from devstack.endpoints import endpoints
 
     t = Table(title=f"Stack {stack!r}: endpoints (on this machine only: {plan.bind})")
-    t.add_column("service")
-    t.add_column("url")
-    t.add_column("user")
-    t.add_column("more")
+    t.add_column("service", no_wrap=True)
+    t.add_column("url", overflow="fold")  # whole, to be copied: folded only if wider than the terminal
+    t.add_column("user", no_wrap=True)
     for e in endpoints(plan):
         if e.service == "seldon":
             continue
-        t.add_row(
-            e.service,
-            e.url,
-            e.user or ("token" if e.secret_key else ""),
-            " ".join(f"{k} {v}" for k, v in e.extra.items()),
-        )
+        t.add_row(e.service, e.url, e.user or ("token" if e.secret_key else ""))
+        for k, v in e.extra.items():  # a row each (Spark's UI, MinIO's console): a URL under a URL
+            t.add_row(f"  {k}", v, "")
     console.print(t)
 
 

@@ -123,3 +123,40 @@ def test_doctor_without_docker_says_so(tmp_path) -> None:  # type: ignore[no-unt
     report = json.loads(r.stdout)
     docker = [f for f in report["findings"] if f["check"] == "docker"]
     assert r.returncode == 3 and docker and docker[0]["level"] == "error" and docker[0]["fix"]
+
+
+def test_plan_is_readable_at_80_columns() -> None:
+    # issue 14.4: at 80 columns the one-table plan wrapped every cell and cut knobs short ("KAFKA_HEAP_…")
+    r = run_cli("plan", "--profile", "full", "--budget", "16g", "--force", env={"COLUMNS": "80"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in r.stdout, r.stdout
+    plan = json.loads(run_cli("plan", "--profile", "full", "--budget", "16g", "--force", "--json").stdout)
+    for s in plan["services"]:
+        for k, v in s["knobs"].items():
+            if k != "kafka.brokers":
+                assert any(f"{k}={v}" in line for line in lines), (k, v)
+        for c in s["containers"]:
+            assert c in r.stdout
+    # a byte count shows its size too
+    assert re.search(r"max_server_memory_usage=\d+ \([0-9.]+ [GM]iB\)", r.stdout), r.stdout
+
+
+def test_endpoints_are_whole_at_80_columns() -> None:
+    from rich.console import Console
+
+    from devstack.config import plan_request, select
+    from devstack.endpoints import endpoints
+    from devstack.output import print_endpoints
+    from devstack.plan import make_plan
+
+    sel = select(profile="full", services=None, budget="16g", config=None, stack=None)
+    plan = make_plan(plan_request(sel, engine_mib=None, host_mib=32768, arch="amd64"))
+    console = Console(width=80, record=True)
+    print_endpoints(console, plan, "default")
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80, text
+    for e in endpoints(plan):
+        if e.service != "seldon":
+            for url in (e.url, *e.extra.values()):
+                assert url in text, (url, text)  # on one line, whole: it can be copied
