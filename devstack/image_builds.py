@@ -254,48 +254,43 @@ def build_one(
     t: Target, docker: Any, *, build_args: dict[str, str], use_buildx: bool, progress: Progress, push: bool = True
 ) -> tuple[float, float]:
     """Build one target and push it (`push`), or keep it in the local engine; returns (build s, push s)."""
-    from python_on_whales import DockerException
-    from python_on_whales.utils import stream_stdout_and_stderr
+    from devstack.engine.docker import DockerFailed, docker_errors, stream_command
 
     labels = {RECIPE_LABEL: t.digest, "org.opencontainers.image.title": f"devstack {t.key}"}
     tail: deque[str] = deque(maxlen=12)
     t0 = time.monotonic()
     try:
-        if use_buildx:
-            logs = docker.buildx.build(
-                t.recipe,
-                platforms=[t.platform],
-                build_args=build_args,
-                labels=labels,
-                tags=[t.push_ref],
-                push=push,
-                load=not push,
-                provenance=False,
-                progress="plain",
-                stream_logs=True,
-            )
-            _stream_build(logs, t.key, progress, tail)
-            return time.monotonic() - t0, 0.0
-        native = _native_platform(docker)
-        if t.platform != native:
-            raise BuildFailed(
-                f"{t.key} is needed for {t.platform} but this engine builds {native} only (no buildx).",
-                "install Docker's buildx plugin (Docker Desktop has it), or build on a machine of that platform.",
-            )
-        cmd = [*docker.docker_cmd, "build", "--tag", t.push_ref]
-        for k, v in {**build_args}.items():
-            cmd += ["--build-arg", f"{k}={v}"]
-        for k, v in labels.items():
-            cmd += ["--label", f"{k}={v}"]
-        cmd.append(str(t.recipe))
-        _stream_build(
-            (b.decode(errors="replace") for _, b in stream_stdout_and_stderr(cmd, env={"DOCKER_BUILDKIT": "0"})),
-            t.key,
-            progress,
-            tail,
-        )
-    except DockerException as e:
-        last = " | ".join(list(tail)[-5:]) or (e.stderr or "").strip()[-400:]
+        with docker_errors():  # the build's failure, in Docker's words
+            if use_buildx:
+                logs = docker.buildx.build(
+                    t.recipe,
+                    platforms=[t.platform],
+                    build_args=build_args,
+                    labels=labels,
+                    tags=[t.push_ref],
+                    push=push,
+                    load=not push,
+                    provenance=False,
+                    progress="plain",
+                    stream_logs=True,
+                )
+                _stream_build(logs, t.key, progress, tail)
+                return time.monotonic() - t0, 0.0
+            native = _native_platform(docker)
+            if t.platform != native:
+                raise BuildFailed(
+                    f"{t.key} is needed for {t.platform} but this engine builds {native} only (no buildx).",
+                    "install Docker's buildx plugin (Docker Desktop has it), or build on a machine of that platform.",
+                )
+            cmd = [*docker.docker_cmd, "build", "--tag", t.push_ref]
+            for k, v in {**build_args}.items():
+                cmd += ["--build-arg", f"{k}={v}"]
+            for k, v in labels.items():
+                cmd += ["--label", f"{k}={v}"]
+            cmd.append(str(t.recipe))
+            _stream_build(stream_command(cmd, env={"DOCKER_BUILDKIT": "0"}), t.key, progress, tail)
+    except DockerFailed as e:
+        last = " | ".join(list(tail)[-5:]) or e.stderr.strip()[-400:]
         raise BuildFailed(
             f"building {t.key} ({t.recipe.name}, {t.platform}) failed: {last}",
             "see the build's output above (`devstack -v k3d images`), fix the cause and run it again.",
@@ -306,10 +301,11 @@ def build_one(
     progress(f"{t.key}: pushing {t.push_ref}")
     t1 = time.monotonic()
     try:
-        docker.push(t.push_ref, quiet=True)
-    except DockerException as e:
+        with docker_errors():
+            docker.push(t.push_ref, quiet=True)
+    except DockerFailed as e:
         raise RegistryUnreachable(
-            f"pushing {t.push_ref} failed: {(e.stderr or str(e)).strip().splitlines()[-1:]}",
+            f"pushing {t.push_ref} failed: {e.last_line}",
             "check that the build registry runs (`k3d registry list`) and answers on its port.",
         ) from None
     return build_s, time.monotonic() - t1
@@ -326,9 +322,9 @@ def build_and_push(
 ) -> list[Result]:
     """Build each target not already in the registry with the same recipe hash, and push it."""
     if docker is None:
-        from python_on_whales import docker as _docker
+        from devstack.engine.docker import client
 
-        docker = _docker
+        docker = client()
     say = progress or (lambda _m: None)
     registry = Registry(port)
     registry.ping()
@@ -367,9 +363,9 @@ def ensure_local(
     from its recipe when absent or built from another recipe (its label), else left as it is ("present"). Build
     args (a private index, another base) apply to the build; they do not make a present image stale."""
     if docker is None:
-        from python_on_whales import docker as _docker
+        from devstack.engine.docker import client
 
-        docker = _docker
+        docker = client()
     say = progress or (lambda _m: None)
     recipe = (recipes or recipes_dir()) / RECIPES[key]
     platform = _native_platform(docker)

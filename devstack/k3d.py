@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from devstack import cluster_metrics, seldon
+from devstack.engine.docker import DockerFailed, connect_network, container_labels, container_networks, network_exists
 from devstack.engine.tools import MIN_VERSIONS, ToolFailed, ToolMissing, min_version, run_tool
 from devstack.errors import EnvironmentProblem
 from devstack.seldon import images_registry, images_registry_container
@@ -152,13 +153,10 @@ def find_cluster(name: str) -> ClusterInfo | None:
 
 def _server_label(cluster: ClusterInfo) -> str | None:
     """The config hash on the server container. k3d's JSON only carries k3d.* labels, so Docker is asked."""
-    from python_on_whales import docker
-
     servers = [n for n in cluster.nodes if n.role == "server"]
     if not servers:
         return None
-    labels = docker.container.inspect(servers[0].name).config.labels or {}
-    return labels.get(HASH_LABEL)
+    return container_labels(servers[0].name).get(HASH_LABEL)
 
 
 def check_existing(name: str, wanted_hash: str) -> ClusterInfo | None:
@@ -243,21 +241,18 @@ def _connect(cluster: ClusterInfo, networks: tuple[str, ...]) -> None:
     """k3d joins one network at creation; Kafka is on `stream` only, so the nodes join it too."""
     if not networks:
         return
-    from python_on_whales import docker
-    from python_on_whales.exceptions import DockerException
-
     for node in cluster.nodes:
         if node.role not in ("server", "agent"):
             continue
-        attached = set((docker.container.inspect(node.name).network_settings.networks or {}).keys())
+        attached = container_networks(node.name)
         for net in networks:
             if net in attached:
                 continue
             try:
-                docker.network.connect(net, node.name)
-            except DockerException as e:
+                connect_network(net, node.name)
+            except DockerFailed as e:
                 raise EnvironmentProblem(
-                    f"could not connect k3d node {node.name} to network {net}: {str(e).strip().splitlines()[-1]}",
+                    f"could not connect k3d node {node.name} to network {net}: {e.last_line}",
                     "check that the Compose stack is up (`devstack status`).",
                 ) from None
 
@@ -468,18 +463,16 @@ class ClusterJob:
         self._thread.start()
 
     def _run(self) -> None:
-        from python_on_whales import docker
-
         try:
             deadline = time.monotonic() + 180
-            while not docker.network.exists(self.network):
+            while not network_exists(self.network):
                 if time.monotonic() > deadline:
                     raise EnvironmentProblem(
                         f"Compose did not create network {self.network} within 180 s; the k3d cluster joins it.",
                         "see `devstack status` and `docker network ls`.",
                     )
                 time.sleep(1)
-            extra = tuple(n for n in self.extra_networks if docker.network.exists(n))
+            extra = tuple(n for n in self.extra_networks if network_exists(n))
             self.cluster = create(
                 self.directory,
                 self.name,

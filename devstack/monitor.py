@@ -190,12 +190,9 @@ class Sampler:
 
     def _api(self) -> Any:
         if self._client is None:
-            import docker
+            from devstack.engine.docker import api_client
 
-            if self._base_url:
-                self._client = docker.APIClient(base_url=self._base_url, timeout=int(self._timeout), max_pool_size=32)
-            else:
-                self._client = docker.from_env(timeout=int(self._timeout), max_pool_size=32).api
+            self._client = api_client(self._base_url, self._timeout, pool=32)
         return self._client
 
     def _host(self) -> tuple[int, int]:

@@ -14,7 +14,8 @@ from pathlib import Path
 from devstack.catalog import CATALOG, Runtime
 from devstack.config import Selection, plan_request
 from devstack.doctor import Level, diagnose
-from devstack.engine.compose import ComposeEngine, ContainerState, memory_used
+from devstack.engine.compose import ComposeEngine, ContainerState
+from devstack.engine.docker import memory_used
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.health import NotReady, Probe, probe_once, prometheus_targets, wait_healthy
 from devstack.host import HostFacts, host_facts
@@ -216,7 +217,7 @@ def up(
         running = engine.containers() if directory.exists() else []
         # ports our own containers publish are ours, whatever state they are in (a killed one may be restarting)
         own_ports = {p for c in running for p in c.published}
-        from devstack.engine.compose import containers_publishing
+        from devstack.engine.docker import containers_publishing
         from devstack.host import PortOwner, port_owners
 
         planned_ports = [h for s in plan.services if s.runtime == "compose" for hs in s.ports.values() for h in hs]

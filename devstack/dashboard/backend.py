@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL, ComposeEngine
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.monitor import Peak, Sampler, Snapshot, save_peaks
 from devstack.plan import Plan
@@ -100,10 +100,10 @@ class StackBackend:
     def follow_logs(self, service: str, on_line: Callable[[str], None], stop: threading.Event) -> None:
         """Follow every container of a service until `stop` is set: one stream per container, lines prefixed
         by the container when there are several (Kafka's brokers)."""
-        import docker
+        from devstack.engine.docker import api_client
 
-        client = docker.DockerClient(base_url=self._docker_url) if self._docker_url else docker.from_env()
-        found = client.api.containers(
+        api = api_client(self._docker_url)
+        found = api.containers(
             all=True,
             filters={"label": [f"{PROJECT_LABEL}={self.project}", f"{CATALOG_LABEL}={service}"]},
         )
@@ -116,7 +116,7 @@ class StackBackend:
         def pump(c: dict[str, Any]) -> None:
             name = (c.get("Labels") or {}).get(SERVICE_LABEL, c["Id"][:12])
             try:
-                stream = client.api.logs(c["Id"], stream=True, follow=True, tail=200)
+                stream = api.logs(c["Id"], stream=True, follow=True, tail=200)
                 streams.append(stream)
                 pending = b""
                 for chunk in stream:
@@ -140,9 +140,7 @@ class StackBackend:
                 s.close()
 
     # ---- acting
-    def _engine(self) -> Any:
-        from devstack.engine.compose import ComposeEngine
-
+    def _engine(self) -> ComposeEngine:
         return ComposeEngine(self.directory, self.project)
 
     def act(self, action: str, service: str) -> str:
@@ -161,11 +159,11 @@ class StackBackend:
         engine = self._engine()
         with StackLock(self.directory, self.stack):
             if action == "start":
-                engine._call(engine.docker.compose.up, targets, detach=True, dependencies=False, quiet=True)
+                engine.start(targets)
             elif action == "stop":
-                engine._call(engine.docker.compose.stop, targets, timeout=30)
+                engine.stop(targets)
             elif action == "restart":
-                engine._call(engine.docker.compose.up, targets, detach=True, dependencies=False, quiet=True)
+                engine.start(targets)
                 engine.restart(targets)
             else:  # pragma: no cover - the app only sends the three
                 raise UsageError(f"unknown action {action}.")

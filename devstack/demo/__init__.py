@@ -18,6 +18,8 @@ from pathlib import Path
 
 from devstack import pipeline
 from devstack.demo.counts import Counts, clickhouse_counts, redis_features, topic_records
+from devstack.engine.compose import ComposeEngine
+from devstack.engine.docker import DockerFailed, image_exists, pull
 from devstack.errors import EnvironmentProblem, UsageError
 from devstack.plan import Plan
 
@@ -49,46 +51,17 @@ def check_plan(plan: Plan, stack: str) -> None:
         )
 
 
-def _engine(directory: Path, project: str):  # type: ignore[no-untyped-def]
-    from python_on_whales import DockerClient
-
-    from devstack.state import project_files
-
-    return DockerClient(
-        compose_project_directory=str(directory),
-        compose_files=project_files(directory),
-        compose_env_files=[str(directory / ".env")],
-        compose_project_name=project,
-        compose_profiles=[PROFILE],
-    )
+def _engine(directory: Path, project: str) -> ComposeEngine:
+    return ComposeEngine(directory, project, profiles=(PROFILE,))
 
 
 def start_service(directory: Path, project: str, service: str, *, recreate: bool = False) -> None:
-    from python_on_whales.exceptions import DockerException
-
-    from devstack.engine.compose import engine_error
-
-    docker = _engine(directory, project)
-    try:
-        docker.compose.up([service], detach=True, dependencies=False, force_recreate=recreate, quiet=True)
-    except DockerException as e:
-        raise engine_error(e) from None
+    _engine(directory, project).start([service], recreate=recreate)
 
 
 def stop(directory: Path, project: str) -> list[str]:
     """Stop and remove the demo's containers (the stack and its data stay)."""
-    from python_on_whales.exceptions import DockerException
-
-    from devstack.engine.compose import engine_error
-
-    docker = _engine(directory, project)
-    try:
-        running = [c.name for c in docker.compose.ps(services=["stream-features", "model-server"], all=True)]
-        if running:
-            docker.compose.rm(["stream-features", "model-server"], stop=True)
-    except DockerException as e:
-        raise engine_error(e) from None
-    return running
+    return _engine(directory, project).remove(["stream-features", "model-server"])
 
 
 def produce_ticks(bootstrap_servers: str, count: int, spacing_ms: int, seq0: int) -> int:
@@ -206,21 +179,15 @@ def ensure_mlserver_image(directory: Path, build_args: dict[str, str], step: Cal
 
 
 def _image_present(ref: str) -> bool:
-    from python_on_whales import docker
-
-    return bool(docker.image.exists(ref))
+    return image_exists(ref)
 
 
 def _pull(ref: str) -> None:
-    from python_on_whales import docker
-    from python_on_whales.exceptions import DockerException
-
     try:
-        docker.image.pull(ref, quiet=True)
-    except DockerException as e:
-        lines = (e.stderr or str(e)).strip().splitlines()
+        pull(ref)
+    except DockerFailed as e:
         raise EnvironmentProblem(
-            f"could not pull {ref}: {lines[-1][:200] if lines else 'pull failed'}",
+            f"could not pull {ref}: {e.last_line[:200]}",
             "check the network, or point DEVSTACK_IMAGE_MLSERVER at an image that has MLServer and mlserver-mlflow.",
         ) from None
 
@@ -255,8 +222,6 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
     secrets = read_secrets(directory)
     env = environment(plan, secrets)
     step("checking the stack")
-    from devstack.engine.compose import ComposeEngine
-
     running = {c.service for c in ComposeEngine(directory, project).containers() if c.state == "running"}
     if not running:  # Docker down raises above; nothing running is a stack that was stopped
         raise EnvironmentProblem(

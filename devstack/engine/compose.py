@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.catalog import is_one_shot
-from devstack.errors import EnvironmentProblem
+from devstack.engine.docker import DockerFailed, client, docker_errors, image_exists, pull
 
 # the labels a container is found by: Compose's own, and devstack's catalog service (set in compose/*.yaml)
 PROJECT_LABEL = "com.docker.compose.project"
@@ -40,73 +40,70 @@ class ContainerState:
         return is_one_shot(self.service)
 
 
-def engine_error(e: Exception) -> EnvironmentProblem:
-    """Docker's own words, made into one line with the fix."""
-    text = (getattr(e, "stderr", None) or str(e)).strip()
-    if (
-        "Cannot connect to the Docker daemon" in text
-        or "Is the docker daemon running" in text
-        or ("connect" in text and "docker.sock" in text)
-    ):
-        return EnvironmentProblem(
-            "Docker is not running.",
-            "start Docker Desktop (macOS) or the engine (sudo systemctl start docker), then run the command again.",
-        )
-    last = [ln for ln in text.splitlines() if ln.strip()][-1:] or ["docker failed"]
-    return EnvironmentProblem(f"Docker said: {last[0][:300]}", "run the command with --verbose to see the whole call.")
-
-
 class ComposeEngine:
-    def __init__(self, directory: Path, project: str) -> None:
-        from python_on_whales import DockerClient
+    """One rendered project, as `docker compose` in its directory would see it (`profiles`: Compose profiles to
+    switch on, as the demo's services need)."""
 
+    def __init__(self, directory: Path, project: str, profiles: tuple[str, ...] = ()) -> None:
         from devstack.state import project_files
 
         self.directory = directory
         self.project = project
-        self.docker = DockerClient(
+        self.docker = client(
             compose_project_directory=str(directory),
             compose_files=project_files(directory),
             compose_env_files=[str(directory / ".env")],
             compose_project_name=project,
+            compose_profiles=list(profiles),
         )
 
-    def _call(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        from python_on_whales.exceptions import DockerException
-
-        try:
-            return fn(*args, **kw)
-        except DockerException as e:
-            raise engine_error(e) from None
-
     def missing_images(self, refs: list[str]) -> list[str]:
-        return [r for r in refs if not self._call(self.docker.image.exists, r)]
+        return [r for r in refs if not image_exists(r)]
 
     def pull(self, ref: str, env_key: str) -> None:
-        from python_on_whales.exceptions import DockerException
-
         try:
-            self.docker.image.pull(ref, quiet=True)
-        except DockerException as e:
-            text = (e.stderr or str(e)).strip().splitlines()
-            raise EnvironmentProblem(
-                f"could not pull {ref}: {text[-1][:200] if text else 'pull failed'}",
+            pull(ref)
+        except DockerFailed as e:
+            raise DockerFailed(
+                f"could not pull {ref}: {e.last_line[:200]}",
                 f"check the network or registry login, or point {env_key} at a mirror that has it.",
+                stderr=e.stderr,
             ) from None
 
     def up(self) -> None:
-        self._call(self.docker.compose.up, detach=True, remove_orphans=True, quiet=True)
+        with docker_errors():
+            self.docker.compose.up(detach=True, remove_orphans=True, quiet=True)
+
+    def start(self, services: list[str], *, recreate: bool = False) -> None:
+        """Start these services only (not their dependencies), recreating them if asked."""
+        with docker_errors():
+            self.docker.compose.up(services, detach=True, dependencies=False, force_recreate=recreate, quiet=True)
+
+    def stop(self, services: list[str]) -> None:
+        with docker_errors():
+            self.docker.compose.stop(services, timeout=30)
+
+    def remove(self, services: list[str]) -> list[str]:
+        """Stop and remove these services' containers; returns the names of those there were."""
+        with docker_errors():
+            there = [c.name for c in self.docker.compose.ps(services=services, all=True)]
+            if there:
+                self.docker.compose.rm(services, stop=True)
+        return there
 
     def down(self, *, volumes: bool) -> None:
-        self._call(self.docker.compose.down, volumes=volumes, remove_orphans=True, timeout=30, quiet=True)
+        with docker_errors():
+            self.docker.compose.down(volumes=volumes, remove_orphans=True, timeout=30, quiet=True)
 
     def restart(self, services: list[str]) -> None:
-        self._call(self.docker.compose.restart, services, timeout=30)
+        with docker_errors():
+            self.docker.compose.restart(services, timeout=30)
 
     def containers(self) -> list[ContainerState]:
         from python_on_whales.exceptions import NoSuchContainer
 
-        found = self._call(self.docker.container.list, all=True, filters=[("label", f"{PROJECT_LABEL}={self.project}")])
+        with docker_errors():
+            found = self.docker.container.list(all=True, filters=[("label", f"{PROJECT_LABEL}={self.project}")])
         out = []
         for c in found:
             try:  # python-on-whales inspects lazily: a container recreated since the listing is simply gone
@@ -117,20 +114,17 @@ class ComposeEngine:
 
     def logs(self, containers: list[str], *, tail: int | None = None, follow: bool = False) -> Iterator[str]:
         """Log lines of some containers, prefixed by their Compose service when there are several."""
-        from python_on_whales.exceptions import DockerException
-
-        try:
+        with docker_errors():
             if follow:
                 for _, line in self.docker.compose.logs(containers, follow=True, stream=True, tail=_tail(tail)):
                     yield line.decode(errors="replace").rstrip("\n")
             else:
                 text = self.docker.compose.logs(containers, tail=_tail(tail))
                 yield from str(text).splitlines()
-        except DockerException as e:
-            raise engine_error(e) from None
 
     def container_logs(self, container_id: str, tail: int | None = None) -> str:
-        return str(self._call(self.docker.container.logs, container_id, tail=tail))
+        with docker_errors():
+            return str(self.docker.container.logs(container_id, tail=tail))
 
 
 def _host_port(binding: Any) -> str | None:
@@ -169,44 +163,3 @@ def _state(c: Any) -> ContainerState:
         ports=ports,
         published=published,
     )
-
-
-def memory_used(container_ids: list[str]) -> dict[str, int]:
-    """Memory each running container uses now (bytes, page cache excluded, as `docker stats` shows), from the
-    Engine API's one-shot stats, all containers in parallel: no `docker stats` process, no one-second sample."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import docker
-
-    client = docker.from_env(timeout=10)
-
-    def one(cid: str) -> tuple[str, int]:
-        try:
-            s = client.api.stats(cid, stream=False, one_shot=True)
-            m = s.get("memory_stats", {})
-            cache = m.get("stats", {}).get("inactive_file", m.get("stats", {}).get("total_inactive_file", 0))
-            return cid, max(0, int(m.get("usage", 0)) - int(cache))
-        except Exception:
-            return cid, 0
-
-    if not container_ids:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(16, len(container_ids))) as pool:
-        return dict(pool.map(one, container_ids))
-
-
-def containers_publishing(ports: list[int]) -> dict[int, str]:
-    """Which container (of any project) publishes each of `ports`, so a busy port can be named and freed."""
-    from python_on_whales import docker
-
-    out: dict[int, str] = {}
-    try:
-        for c in docker.container.list():
-            for bindings in (c.network_settings.ports or {}).values():
-                for b in bindings or []:
-                    port = int(b.get("HostPort") or 0)
-                    if port in ports:
-                        out[port] = c.name.lstrip("/")
-    except Exception:
-        pass
-    return out

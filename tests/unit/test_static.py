@@ -71,3 +71,26 @@ def test_no_import_cycle_in_the_package() -> None:
         if m not in state:
             visit(m, [m])
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_only_the_engine_package_talks_to_docker() -> None:
+    # issue 14.3: Docker was reached three ways from seven modules (python-on-whales' global client, clients of
+    # their own, the docker SDK); one route now, devstack/engine/, which turns Docker's failures into DockerFailed
+    import ast
+
+    outside: list[str] = []
+    for f in sorted((REPO / "devstack").rglob("*.py")):
+        if f.parent.name == "engine":
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            for n in names:
+                if n.split(".")[0] in ("python_on_whales", "docker"):
+                    outside.append(f"{f.relative_to(REPO)}:{node.lineno}: {n}")
+    assert not outside, "\n".join(outside)
