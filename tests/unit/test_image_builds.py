@@ -143,7 +143,7 @@ def test_the_demos_model_server_defaults_to_the_same_build(tmp_path: Path) -> No
 
 
 def test_build_args_for_one_recipe_or_all() -> None:
-    from devstack.cli import parse_build_args
+    from devstack.cli.common import parse_build_args
     from devstack.errors import UsageError
 
     got = parse_build_args(["BASE=b", "mlserver:PIP_CERT=/ca"], ("mlserver", "storage_initializer"))

@@ -1,0 +1,87 @@
+"""What several commands share: exit codes, host facts, a plan from the common options, the notebooks dir."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from devstack.config import Selection
+    from devstack.host import HostFacts
+    from devstack.monitor import Monitor
+    from devstack.plan import Plan
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+
+
+def host(ports: list[int] | None = None, bind: str = "127.0.0.1", tools: bool = False) -> HostFacts:
+    from devstack.host import host_facts
+
+    return host_facts(ports, bind, with_tools=tools)
+
+
+def plan_for(
+    args: argparse.Namespace, facts: HostFacts | None = None, *, over_engine_ok: bool = True
+) -> tuple[Selection, Plan, HostFacts]:
+    from devstack.config import plan_request, select
+    from devstack.plan import make_plan, refuse_over_engine
+
+    sel = select(
+        profile=args.profile,
+        services=args.services,
+        budget=getattr(args, "budget", None),
+        config=args.config,
+        stack=args.stack,
+    )
+    if facts is None:
+        facts = host()
+    engine = facts.engine.mem_mib if facts.engine.reachable else None
+    req = plan_request(sel, engine_mib=engine, host_mib=facts.host_mib, arch=facts.arch)
+    if not over_engine_ok:
+        refuse_over_engine(req)
+    return sel, make_plan(req), facts
+
+
+def planned_ports(plan: Plan) -> dict[int, str]:
+    return {h: f"{s.name}.{name}" for s in plan.services for name, hosts in s.ports.items() for h in hosts}
+
+
+def notebooks_dir() -> Path | None:
+    from devstack.resources import notebooks_dir
+
+    return notebooks_dir()
+
+
+def open_monitor(stack: str) -> tuple[Monitor, Plan, Path]:
+    from devstack.monitor import Monitor
+    from devstack.stack import open_stack
+
+    directory, project, plan = open_stack(stack)
+    return Monitor(project, directory), plan, directory
+
+
+def interval_s(value: float) -> float:
+    from devstack.errors import UsageError
+
+    if not 0.2 <= value <= 3600:
+        raise UsageError(f"--interval {value} is out of range.", "give seconds between 0.2 and 3600.")
+    return value
+
+
+def parse_build_args(values: list[str], recipes: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """--build-arg values: NAME=VALUE for every recipe, RECIPE:NAME=VALUE for one (mlserver:BASE=...)."""
+    from devstack.errors import UsageError
+
+    out: dict[str, dict[str, str]] = {k: {} for k in recipes}
+    for a in values:
+        if "=" not in a:
+            raise UsageError(f"--build-arg {a!r} is not NAME=VALUE.", "for example --build-arg BASE=python:3.11-slim.")
+        name, _, value = a.partition("=")
+        key, _, name = name.rpartition(":")
+        if key and key not in out:
+            raise UsageError(f"--build-arg {a!r}: no recipe {key!r}.", f"use one of {', '.join(out)}.")
+        for k in [key] if key else out:
+            out[k][name] = value
+    return out
