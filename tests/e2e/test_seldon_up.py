@@ -1,7 +1,8 @@
 """`devstack up` with Seldon on these machines, for real: the k3d preflight passes (real k3d, kubectl, helm), then
 the k3s node and k3d's helper images cannot be pulled (no registry answers here), and `up` stops before anything
 starts, in one line naming the image and the variable that swaps it. `status` and `down` then handle a stack whose
-cluster never came up. Only seldon is selected: no Compose service, so no host port of the stack is taken.
+cluster never came up, and a refused up leaves no state dir it made. Only seldon is selected: no Compose service,
+so no host port of the stack is taken.
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def test_up_with_seldon_stops_before_anything_starts_when_the_node_images_cannot
         require_tool(tool)
     stack = f"k3d{uuid.uuid4().hex[:6]}"
     env = {"XDG_STATE_HOME": str(tmp_path)}
+    # a stack that did not exist: the refused up leaves no state dir behind (issue 15.4)
+    res = run_cli("up", "--services", "seldon", "--budget", "8g", "--stack", f"{stack}-new", env=env)
+    assert res.returncode == 3 and "could not pull " in res.stderr, res.stdout + res.stderr
+    assert not (tmp_path / "devstack" / f"{stack}-new").exists()
+    # a stack rendered before (as by `devstack render`): the up keeps it, and what k3d would have been given
+    assert run_cli("render", "--services", "seldon", "--budget", "8g", "--stack", stack, env=env).returncode == 0
     res = run_cli("up", "--services", "seldon", "--budget", "8g", "--stack", stack, env=env)
     assert res.returncode == 3, res.stdout + res.stderr
     (line,) = res.stderr.strip().splitlines()
