@@ -165,7 +165,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, model: tuple[Path, dict[str,
         }
     finally:
         for n in names:
-            _run("docker", "rm", "-f", n, check=False)
+            _run("docker", "rm", "-f", "-v", n, check=False)
         _run(*compose, "down", "-v", "--remove-orphans", env=env, check=False)
 
 

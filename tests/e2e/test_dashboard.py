@@ -150,7 +150,7 @@ def test_stop_and_start_keys_and_a_container_removed_by_hand(env: dict[str, str]
         select_row(app, "redis")
         await pilot.press("x")
         await until(pilot, lambda: cell(app, "redis", "state") == "stopped", 40, "redis stopped by x")
-        subprocess.run(["docker", "rm", "-f", container("redis")], check=True, capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", container("redis")], check=True, capture_output=True)
         await until(pilot, lambda: cell(app, "redis", "state") == "missing", 5, "redis shown missing")
         await pilot.press("s")
         await until(pilot, lambda: cell(app, "redis", "health") == "healthy", 90, "redis recreated by s")

@@ -58,7 +58,7 @@ def registry() -> Iterator[str]:
     image = images.get("DEVSTACK_IMAGE_REGISTRY")
     require("the test-bed registry image (tests/testbed/build_images.sh registry)", image is not None)
     name = f"k3d-{PROJECT}-builds"
-    subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
     subprocess.run(
         ["docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{PORT}:5000", str(image)],
         check=True,
@@ -76,7 +76,7 @@ def registry() -> Iterator[str]:
     try:
         yield base
     finally:
-        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", "-v", name], capture_output=True)
 
 
 def test_registry_down_is_one_line_exit_3() -> None:
@@ -174,7 +174,7 @@ def test_build_push_pull_and_serve(
         print(subprocess.run(["docker", "logs", "--tail", "40", name], capture_output=True, text=True).stderr)
         raise
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)
 
     # the storage initializer: `rclone copy <src> <dst>` as Seldon's init container runs it
     src, dst = tmp_path / "src", tmp_path / "dst"

@@ -161,4 +161,4 @@ def test_mlserver_serves_the_same_model_in_the_test_bed_image(model: tuple[Path,
         print(subprocess.run(["docker", "logs", "--tail", "40", name], capture_output=True, text=True).stderr)
         raise
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)

@@ -125,4 +125,4 @@ def test_a_model_in_minio_reaches_mlserver_through_rclone_and_devstacks_secret(t
                 proc.kill()
             log.close()
     finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True)

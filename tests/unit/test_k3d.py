@@ -235,7 +235,7 @@ def fake_cluster() -> Iterator[tuple[str, list[str]]]:
     made: list[str] = []
     yield name, made
     for c in made:
-        subprocess.run(["docker", "rm", "-f", c], capture_output=True)
+        subprocess.run(["docker", "rm", "-f", "-v", c], capture_output=True)
 
 
 def start_fake(name: str, made: list[str], labels: dict[str, str]) -> None:
