@@ -51,142 +51,152 @@ def diagnose(
 ) -> list[Finding]:
     """Judge the facts for a profile whose floors need `floors_mib` and whose plan wants `budget_mib`.
 
-    `ports` maps every host port the plan publishes to the service that wants it.
-    """
-    out: list[Finding] = []
-    e = facts.engine
+    `ports` maps every host port the plan publishes to the service that wants it. One check a function, in the
+    order a person reads them: the machine, Docker, disk, ports, the k3d tools, images for the arch."""
+    return [
+        *_host(facts),
+        *_engine(facts, profile, floors_mib, budget_mib),
+        *_compose(facts),
+        *_disk(facts),
+        *_ports(facts, ports),
+        *_tools(facts, needs_k3d),
+        *_images(facts),
+    ]
+
+
+def _host(facts: HostFacts) -> list[Finding]:
     arch_note = "Apple Silicon: images must publish linux/arm64" if facts.arch == "arm64" else ""
-    out.append(Finding("cpu arch", Level.OK, f"{facts.arch} {arch_note}".strip()))
     level = Level.OK if facts.host_mib >= 16 * 1024 else Level.WARNING
-    out.append(
+    return [
+        Finding("cpu arch", Level.OK, f"{facts.arch} {arch_note}".strip()),
         Finding(
             "host memory",
             level,
             f"{fmt_mib(facts.host_mib)} RAM, {facts.cpus} CPUs",
             "" if level is Level.OK else "the full profile wants a 32 GB machine; use --profile minimal.",
-        )
-    )
+        ),
+    ]
 
+
+def _engine(facts: HostFacts, profile: str, floors_mib: int, budget_mib: int | None) -> list[Finding]:
+    e = facts.engine
     if e.cli is None:
-        out.append(
+        return [
             Finding(
                 "docker",
                 Level.ERROR,
                 "the docker CLI is not installed.",
                 "install Docker Desktop (macOS) or docker.io / Docker Engine (Linux).",
             )
-        )
-    elif not e.reachable:
+        ]
+    if not e.reachable:
         fix = (
             "start Docker Desktop and wait for it to say it is running."
             if facts.os.startswith("Darwin")
             else "start the engine: sudo systemctl start docker (or start dockerd)."
         )
-        out.append(Finding("docker engine", Level.ERROR, f"Docker is not running: {e.error}", fix))
-    else:
+        return [Finding("docker engine", Level.ERROR, f"Docker is not running: {e.error}", fix)]
+    out = [
+        Finding(
+            "docker engine",
+            Level.OK,
+            f"Docker {e.server_version} on {e.operating_system or 'unknown OS'}, "
+            f"{fmt_mib(e.mem_mib)} memory, {e.cpus} CPUs",
+        ),
+        _engine_memory(facts, profile, floors_mib, budget_mib),
+    ]
+    if e.arch and facts.arch and e.arch != facts.arch:
         out.append(
             Finding(
-                "docker engine",
-                Level.OK,
-                f"Docker {e.server_version} on {e.operating_system or 'unknown OS'}, "
-                f"{fmt_mib(e.mem_mib)} memory, {e.cpus} CPUs",
+                "engine arch",
+                Level.WARNING,
+                f"the engine runs {e.arch} on a {facts.arch} host",
+                "use a native engine: emulation is slow and uses more memory.",
             )
         )
-        usable = e.mem_mib - engine_reserve(e.mem_mib)
-        where = "Docker Desktop gives its VM" if e.is_desktop else "The Docker engine has"
-        if usable < floors_mib:
-            out.append(
-                Finding(
-                    "engine memory",
-                    Level.ERROR,
-                    f"{where} {fmt_mib(e.mem_mib)}; the {profile} profile needs at least "
-                    f"{fmt_mib(floors_mib + engine_reserve(e.mem_mib))}.",
-                    f"{_engine_settings_hint(facts)}, or use a smaller profile (--profile minimal).",
-                )
-            )
-        elif budget_mib is not None and usable < budget_mib:
-            out.append(
-                Finding(
-                    "engine memory",
-                    Level.WARNING,
-                    f"{where} {fmt_mib(e.mem_mib)}; the plan's budget is {fmt_mib(budget_mib)}.",
-                    f"{_engine_settings_hint(facts)} to {fmt_mib(budget_mib + engine_reserve(e.mem_mib))},"
-                    " or plan with a smaller --budget.",
-                )
-            )
-        else:
-            out.append(
-                Finding(
-                    "engine memory",
-                    Level.OK,
-                    f"{fmt_mib(usable)} usable for containers; the {profile} profile needs at least "
-                    f"{fmt_mib(floors_mib)}",
-                )
-            )
-        if e.arch and facts.arch and e.arch != facts.arch:
-            out.append(
-                Finding(
-                    "engine arch",
-                    Level.WARNING,
-                    f"the engine runs {e.arch} on a {facts.arch} host",
-                    "use a native engine: emulation is slow and uses more memory.",
-                )
-            )
+    return out
 
-    if e.cli is not None:
-        if e.compose is None:
-            out.append(
-                Finding(
-                    "compose",
-                    Level.ERROR,
-                    "Docker Compose v2 (`docker compose`) is missing.",
-                    "install the Compose plugin (Docker Desktop has it; apt-get install docker-compose-plugin).",
-                )
-            )
-        elif _ver(e.compose) and _ver(e.compose) < MIN_COMPOSE:
-            out.append(
-                Finding(
-                    "compose",
-                    Level.ERROR,
-                    f"Docker Compose {e.compose} is too old.",
-                    f"upgrade to {'.'.join(map(str, MIN_COMPOSE))} or newer.",
-                )
-            )
-        else:
-            out.append(Finding("compose", Level.OK, f"Docker Compose {e.compose}"))
 
-    gib = facts.disk_free_mib / 1024
-    if gib < 10:
-        out.append(
+def _engine_memory(facts: HostFacts, profile: str, floors_mib: int, budget_mib: int | None) -> Finding:
+    e = facts.engine
+    usable = e.mem_mib - engine_reserve(e.mem_mib)
+    where = "Docker Desktop gives its VM" if e.is_desktop else "The Docker engine has"
+    if usable < floors_mib:
+        return Finding(
+            "engine memory",
+            Level.ERROR,
+            f"{where} {fmt_mib(e.mem_mib)}; the {profile} profile needs at least "
+            f"{fmt_mib(floors_mib + engine_reserve(e.mem_mib))}.",
+            f"{_engine_settings_hint(facts)}, or use a smaller profile (--profile minimal).",
+        )
+    if budget_mib is not None and usable < budget_mib:
+        return Finding(
+            "engine memory",
+            Level.WARNING,
+            f"{where} {fmt_mib(e.mem_mib)}; the plan's budget is {fmt_mib(budget_mib)}.",
+            f"{_engine_settings_hint(facts)} to {fmt_mib(budget_mib + engine_reserve(e.mem_mib))},"
+            " or plan with a smaller --budget.",
+        )
+    return Finding(
+        "engine memory",
+        Level.OK,
+        f"{fmt_mib(usable)} usable for containers; the {profile} profile needs at least {fmt_mib(floors_mib)}",
+    )
+
+
+def _compose(facts: HostFacts) -> list[Finding]:
+    e = facts.engine
+    if e.cli is None:
+        return []
+    if e.compose is None:
+        return [
             Finding(
-                "disk",
+                "compose",
                 Level.ERROR,
-                f"{gib:.0f} GiB free at {facts.disk_path}",
-                "free disk space: docker system prune, or remove unused images.",
+                "Docker Compose v2 (`docker compose`) is missing.",
+                "install the Compose plugin (Docker Desktop has it; apt-get install docker-compose-plugin).",
             )
-        )
-    elif gib < 30:
-        out.append(
+        ]
+    if _ver(e.compose) and _ver(e.compose) < MIN_COMPOSE:
+        return [
+            Finding(
+                "compose",
+                Level.ERROR,
+                f"Docker Compose {e.compose} is too old.",
+                f"upgrade to {'.'.join(map(str, MIN_COMPOSE))} or newer.",
+            )
+        ]
+    return [Finding("compose", Level.OK, f"Docker Compose {e.compose}")]
+
+
+def _disk(facts: HostFacts) -> list[Finding]:
+    gib = facts.disk_free_mib / 1024
+    where = f"{gib:.0f} GiB free at {facts.disk_path}"
+    if gib < 10:
+        return [Finding("disk", Level.ERROR, where, "free disk space: docker system prune, or remove unused images.")]
+    if gib < 30:
+        return [
             Finding(
                 "disk",
                 Level.WARNING,
-                f"{gib:.0f} GiB free at {facts.disk_path}; the seed asks for 100 GB",
+                f"{where}; the seed asks for 100 GB",
                 "free disk space before pulling the full profile's images.",
             )
-        )
-    else:
-        out.append(Finding("disk", Level.OK, f"{gib:.0f} GiB free at {facts.disk_path}"))
+        ]
+    return [Finding("disk", Level.OK, where)]
 
+
+def _ports(facts: HostFacts, ports: dict[int, str]) -> list[Finding]:
+    out = []
     for p in facts.busy_ports:
         who = ports.get(p.port, "devstack")
         holder = p.owner if p.owner != "unknown" else "another process"
-        find = f"lsof -nP -iTCP:{p.port} -sTCP:LISTEN"
         if p.owner.startswith("docker container "):
             fix = f"stop it: docker stop {p.owner.removeprefix('docker container ')}"
         elif "docker" in p.owner:
             fix = f"stop it (it is a container: docker ps --filter publish={p.port})"
         else:
-            fix = f"stop it (find it with: {find})"
+            fix = f"stop it (find it with: lsof -nP -iTCP:{p.port} -sTCP:LISTEN)"
         out.append(
             Finding(
                 f"port {p.port}",
@@ -197,55 +207,60 @@ def diagnose(
         )
     if not facts.busy_ports and ports:
         out.append(Finding("ports", Level.OK, f"{len(ports)} ports free"))
+    return out
 
+
+# why each tool's minimum, said with its upgrade
+_TOOL_NEED = {
+    "k3d": "config k3d.io/v1alpha5",
+    "kubectl": "devstack's k3d cluster needs it",
+    "helm": "devstack's k3d cluster needs it",
+}
+
+
+def _tools(facts: HostFacts, needs_k3d: bool) -> list[Finding]:
+    out = []
     for tool in ("k3d", "kubectl", "helm"):
         if tool not in facts.tools:
             continue
         v = facts.tools[tool]
         if v is None:
-            level = Level.ERROR if needs_k3d else Level.OK
             out.append(
                 Finding(
                     tool,
-                    level,
+                    Level.ERROR if needs_k3d else Level.OK,
                     f"{tool} is not installed" + ("" if needs_k3d else " (only seldon needs it)"),
                     f"install {tool}" if needs_k3d else "",
                 )
             )
-        elif tool == "k3d" and _ver(v) and _ver(v) < MIN_VERSIONS["k3d"]:
-            out.append(
-                Finding(
-                    tool,
-                    Level.ERROR if needs_k3d else Level.WARNING,
-                    f"k3d {v} is too old",
-                    f"upgrade to k3d {min_version('k3d')}+ (config k3d.io/v1alpha5).",
-                )
-            )
-        elif tool in MIN_VERSIONS and _ver(v) and _ver(v) < MIN_VERSIONS[tool]:
+        elif _ver(v) and _ver(v) < MIN_VERSIONS[tool]:
             out.append(
                 Finding(
                     tool,
                     Level.ERROR if needs_k3d else Level.WARNING,
                     f"{tool} {v} is too old",
-                    f"upgrade to {tool} {min_version(tool)}+ (devstack's k3d cluster needs it).",
+                    f"upgrade to {tool} {min_version(tool)}+ ({_TOOL_NEED[tool]}).",
                 )
             )
         else:
             out.append(Finding(tool, Level.OK, f"{tool} {v}"))
-
-    if facts.arch == "arm64":
-        for spec in CATALOG.values():
-            for image in spec.images.values():
-                if "linux/arm64" not in image.platforms and not image.devstack_build:
-                    out.append(
-                        Finding(
-                            f"image {spec.name}",
-                            Level.WARNING,
-                            f"{image.ref} publishes no arm64 image: it runs under emulation",
-                            image.note or "devstack builds an arm64 replacement where it can.",
-                        )
-                    )
     return out
+
+
+def _images(facts: HostFacts) -> list[Finding]:
+    if facts.arch != "arm64":
+        return []
+    return [
+        Finding(
+            f"image {spec.name}",
+            Level.WARNING,
+            f"{image.ref} publishes no arm64 image: it runs under emulation",
+            image.note or "devstack builds an arm64 replacement where it can.",
+        )
+        for spec in CATALOG.values()
+        for image in spec.images.values()
+        if "linux/arm64" not in image.platforms and not image.devstack_build
+    ]
 
 
 def worst(findings: list[Finding]) -> Level:
