@@ -274,6 +274,7 @@ def floors_mib(req: PlanRequest) -> int:
 
 
 def make_plan(req: PlanRequest) -> Plan:
+    """The algorithm in the module's docstring, one step a function."""
     services = closure(list(req.services))
     unknown = [n for n in req.services if n not in CATALOG]
     if unknown:
@@ -283,9 +284,36 @@ def make_plan(req: PlanRequest) -> Plan:
         raise BudgetTooSmall(f"the budget from {source} is {fmt_mib(budget)}.", "give --budget, e.g. --budget 12g.")
     settings = {n: req.settings.get(n) or ServiceSettings() for n in services}
     sz = _sizes(req, services, settings)  # floors_mib's sizes too
-    per_floor, per_target, per_ceiling, min_r, want_r = sz.floor, sz.target, sz.ceiling, sz.min_r, sz.want_r
+    need = _floors_fit(req.profile, services, sz, budget, source)  # step 1
+    replicas, remaining, reasons = _replicas(services, sz, budget - need)  # step 2
+    per_replica = _fill(services, sz, replicas, remaining)  # steps 3 and 4
+    ports = _resolve_ports(services, settings, replicas)
+    planned: list[ServicePlan] = []
+    for n in services:
+        sp, why = _service_plan(n, services, sz, replicas[n], per_replica[n], settings[n], ports[n], req.image_env)
+        planned.append(sp)
+        reasons += why
+    total = sum(s.limit_mib for s in planned)
+    return Plan(
+        profile=req.profile,
+        budget_mib=budget,
+        budget_source=source,
+        total_mib=total,
+        unallocated_mib=budget - total,
+        bind=req.bind,
+        services=tuple(planned),
+        groups=_groups(planned, budget),
+        reasons=tuple(reasons),
+        notes=tuple(_notes(req, budget, total, planned)),
+        engine_mib=req.engine_mib,
+        host_mib=req.host_mib,
+        arch=req.arch,
+    )
 
-    floors_min = {n: per_floor[n] * min_r[n] for n in services}
+
+def _floors_fit(profile: str, services: list[str], sz: _Sizes, budget: int, source: str) -> int:
+    """Step 1: the floors at the fewest replicas, or BudgetTooSmall with what would make them fit."""
+    floors_min = {n: sz.floor[n] * sz.min_r[n] for n in services}
     need = sum(floors_min.values())
     if need > budget:
         drop = _drop_suggestion(services, floors_min, budget)
@@ -294,33 +322,38 @@ def make_plan(req: PlanRequest) -> Plan:
             keep = [n for n in services if n not in drop]
             fix += f", or drop {', '.join(drop)} (--services {','.join(keep)})"
         raise BudgetTooSmall(
-            f"the {req.profile} profile needs at least {fmt_mib(need)} (the floors of "
+            f"the {profile} profile needs at least {fmt_mib(need)} (the floors of "
             f"{', '.join(services)}), but the budget ({source}) is {fmt_mib(budget)}.",
             fix + ".",
         )
+    return need
 
+
+def _replicas(services: list[str], sz: _Sizes, remaining: int) -> tuple[dict[str, int], int, list[str]]:
+    """Step 2: the seed's replica counts while the budget holds their floors; at the first that does not fit,
+    the fewest for it and every later one, and nothing left to fill (returns replicas, what is left, reasons)."""
+    replicas = dict(sz.min_r)
     reasons: list[str] = []
-    notes: list[str] = []
-    remaining = budget - need
-    replicas = dict(min_r)
     stopped = False
     for n in services:
-        if want_r[n] > min_r[n]:
-            step = (want_r[n] - min_r[n]) * per_floor[n]
+        if sz.want_r[n] > sz.min_r[n]:
+            step = (sz.want_r[n] - sz.min_r[n]) * sz.floor[n]
             if not stopped and remaining >= step:
-                replicas[n] = want_r[n]
+                replicas[n] = sz.want_r[n]
                 remaining -= step
             else:
                 stopped = True
                 reasons.append(
-                    f"{CATALOG[n].title} runs {min_r[n]} broker{'s' if min_r[n] > 1 else ''} instead of "
-                    f"{want_r[n]}: {want_r[n]} brokers need {fmt_mib(step)} more than the budget leaves."
+                    f"{CATALOG[n].title} runs {sz.min_r[n]} broker{'s' if sz.min_r[n] > 1 else ''} instead of "
+                    f"{sz.want_r[n]}: {sz.want_r[n]} brokers need {fmt_mib(step)} more than the budget leaves."
                 )
-    if stopped:
-        remaining = 0
+    return replicas, 0 if stopped else remaining, reasons
 
-    # weighted water-filling toward targets, per replica, on one common level `lam`
-    deficit = {n: per_target[n] - per_floor[n] for n in services}
+
+def _fill(services: list[str], sz: _Sizes, replicas: dict[str, int], remaining: int) -> dict[str, int]:
+    """Steps 3 and 4: weighted water-filling toward the targets, per replica, on one common level `lam` found by
+    bisection; never above a target. Returns the memory per replica, in steps of STEP_MIB."""
+    deficit = {n: sz.target[n] - sz.floor[n] for n in services}
     weight = {n: PRIORITY_WEIGHT[CATALOG[n].priority] for n in services}
 
     def grown(lam: float) -> dict[str, float]:
@@ -343,47 +376,59 @@ def make_plan(req: PlanRequest) -> Plan:
                 hi = mid
         lam = lo
     extra = grown(lam)
-    per_replica = {n: per_floor[n] + int(extra[n] // STEP_MIB) * STEP_MIB for n in services}
+    per_replica = {n: sz.floor[n] + int(extra[n] // STEP_MIB) * STEP_MIB for n in services}
     for n in services:  # a target that is not a multiple of the step is still reachable
-        if per_floor[n] + extra[n] >= per_target[n] - 1e-9:
-            per_replica[n] = per_target[n]
+        if sz.floor[n] + extra[n] >= sz.target[n] - 1e-9:
+            per_replica[n] = sz.target[n]
+    return per_replica
 
-    planned: list[ServicePlan] = []
-    ports = _resolve_ports(services, settings, replicas)
-    for n in services:
-        spec = CATALOG[n]
-        total = per_replica[n] * replicas[n]
-        exporters = {e.container: e.memory_mib for e in exporters_for(n, services)}
-        sized = with_exporters(SIZERS[n](total - sum(exporters.values()), replicas[n]), exporters)
-        planned.append(
-            ServicePlan(
-                name=n,
-                title=spec.title,
-                group=spec.group.value,
-                runtime=spec.runtime.value,
-                priority=spec.priority,
-                replicas=replicas[n],
-                limit_mib=total,
-                floor_mib=per_floor[n] * replicas[n],
-                target_mib=per_target[n] * replicas[n],
-                ceiling_mib=per_ceiling[n] * replicas[n],
-                pinned=settings[n].memory is not None,
-                containers=sized.containers,
-                knobs=sized.knobs,
-                ports=ports[n],
-                images=_resolve_images(n, settings[n], req.image_env, services),
-            )
-        )
-        if per_replica[n] < per_target[n]:
-            unit = " per broker" if spec.max_replicas > 1 else ""
-            reasons.append(f"{spec.title} {fmt_mib(per_replica[n])}{unit} instead of {fmt_mib(per_target[n])}.")
-        if n in _SEED_KNOBS:
-            knob, seed, label = _SEED_KNOBS[n]
-            got = int(sized.knobs[knob].rstrip("m"))
-            if got < seed:
-                reasons.append(f"{label} {fmt_mib(got)} instead of the seed's {fmt_mib(seed)}.")
 
-    total = sum(s.limit_mib for s in planned)
+def _service_plan(
+    n: str,
+    services: list[str],
+    sz: _Sizes,
+    replicas: int,
+    per_replica: int,
+    settings: ServiceSettings,
+    ports: dict[str, list[int]],
+    image_env: Mapping[str, str],
+) -> tuple[ServicePlan, list[str]]:
+    """One service's limit made into its containers and knobs (knobs.py), and what the budget cost it."""
+    spec = CATALOG[n]
+    total = per_replica * replicas
+    exporters = {e.container: e.memory_mib for e in exporters_for(n, services)}
+    sized = with_exporters(SIZERS[n](total - sum(exporters.values()), replicas), exporters)
+    sp = ServicePlan(
+        name=n,
+        title=spec.title,
+        group=spec.group.value,
+        runtime=spec.runtime.value,
+        priority=spec.priority,
+        replicas=replicas,
+        limit_mib=total,
+        floor_mib=sz.floor[n] * replicas,
+        target_mib=sz.target[n] * replicas,
+        ceiling_mib=sz.ceiling[n] * replicas,
+        pinned=settings.memory is not None,
+        containers=sized.containers,
+        knobs=sized.knobs,
+        ports=ports,
+        images=_resolve_images(n, settings, image_env, services),
+    )
+    reasons = []
+    if per_replica < sz.target[n]:
+        unit = " per broker" if spec.max_replicas > 1 else ""
+        reasons.append(f"{spec.title} {fmt_mib(per_replica)}{unit} instead of {fmt_mib(sz.target[n])}.")
+    if n in _SEED_KNOBS:
+        knob, seed, label = _SEED_KNOBS[n]
+        got = int(sized.knobs[knob].rstrip("m"))
+        if got < seed:
+            reasons.append(f"{label} {fmt_mib(got)} instead of the seed's {fmt_mib(seed)}.")
+    return sp, reasons
+
+
+def _groups(planned: list[ServicePlan], budget: int) -> dict[str, dict[str, int]]:
+    """Each of the seed's groups: what the plan gives it, beside the seed's share scaled to this budget."""
     groups: dict[str, dict[str, int]] = {}
     for g in Group:
         members = [s for s in planned if s.group == g.value]
@@ -392,7 +437,11 @@ def make_plan(req: PlanRequest) -> Plan:
                 "planned": sum(s.limit_mib for s in members),
                 "seed_share": SEED_GROUP_SHARE_MIB[g] * budget // SEED_PEAK_MIB,
             }
+    return groups
 
+
+def _notes(req: PlanRequest, budget: int, total: int, planned: list[ServicePlan]) -> list[str]:
+    notes: list[str] = []
     if req.engine_mib and engine_room(req) is not None:  # only with --force (plan, up) or in a preview (TUI)
         notes.append(
             f"the budget ({fmt_mib(budget)}) is more than the Docker engine can give "
@@ -414,24 +463,9 @@ def make_plan(req: PlanRequest) -> Plan:
                     notes.append(
                         f"{sp.images[key]} publishes no arm64 image: it runs under emulation (slower, more memory)."
                     )
-    if any(CATALOG[n].runtime is Runtime.K3D for n in services):
+    if any(CATALOG[sp.name].runtime is Runtime.K3D for sp in planned):
         notes.append("seldon runs on a k3d cluster, brought up beside the Compose services.")
-
-    return Plan(
-        profile=req.profile,
-        budget_mib=budget,
-        budget_source=source,
-        total_mib=total,
-        unallocated_mib=budget - total,
-        bind=req.bind,
-        services=tuple(planned),
-        groups=groups,
-        reasons=tuple(reasons),
-        notes=tuple(notes),
-        engine_mib=req.engine_mib,
-        host_mib=req.host_mib,
-        arch=req.arch,
-    )
+    return notes
 
 
 def plan_from_dict(d: dict[str, Any]) -> Plan:
