@@ -18,7 +18,7 @@ from devstack.engine.compose import ComposeEngine, ContainerState
 from devstack.engine.docker import memory_used
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.health import NotReady, Probe, probe_once, prometheus_targets, wait_healthy
-from devstack.host import HostFacts, host_facts
+from devstack.host import HostFacts, PortOwner, host_facts
 from devstack.k3d import ClusterJob
 from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict, refuse_over_engine
 from devstack.render import render
@@ -184,7 +184,10 @@ def up(
     from_peaks: bool = False,
     force: bool = False,
 ) -> UpResult:
-    """Plan, render, start and probe. `force`: start with a budget above what the engine can give."""
+    """Plan, render, start and probe. `force`: start with a budget above what the engine can give.
+
+    Everything that can refuse (Docker down, the budget, a busy port, the k3d tools, an image that cannot be
+    pulled) runs before anything starts; an unchanged, healthy stack is left as it is."""
     ev = events or Events()
     t0 = time.monotonic()
     directory, project = stack_dir(sel.stack), project_name(sel.stack)
@@ -196,20 +199,7 @@ def up(
             f"Docker is not running: {facts.engine.error}",
             "start Docker Desktop (macOS) or the engine (sudo systemctl start docker).",
         )
-    if from_peaks and sel.budget_mib is None and (running_plan := load_plan(directory)) is not None:
-        from dataclasses import replace
-
-        sel = replace(sel, budget_mib=running_plan.budget_mib, budget_source="the running stack's plan")
-    req = plan_request(sel, engine_mib=facts.engine.mem_mib, host_mib=facts.host_mib, arch=facts.arch)
-    if not force:
-        refuse_over_engine(req)
-    if from_peaks:
-        from devstack.monitor import load_peaks
-        from devstack.peaks import plan_with_peaks
-
-        plan, _ = plan_with_peaks(req, load_peaks(directory))
-    else:
-        plan = make_plan(req)
+    plan = _plan_for_up(sel, facts, directory, from_peaks=from_peaks, force=force)
     skipped = [n for n in plan.names() if CATALOG[n].runtime is not Runtime.COMPOSE]
     engine = ComposeEngine(directory, project)
     # a refusal below (a busy port, a pull that fails) leaves no state dir behind that this up created
@@ -217,14 +207,7 @@ def up(
         running = engine.containers() if directory.exists() else []
         # ports our own containers publish are ours, whatever state they are in (a killed one may be restarting)
         own_ports = {p for c in running for p in c.published}
-        from devstack.engine.docker import containers_publishing
-        from devstack.host import PortOwner, port_owners
-
-        planned_ports = [h for s in plan.services if s.runtime == "compose" for hs in s.ports.values() for h in hs]
-        busy = [p for p in port_owners(planned_ports, plan.bind) if p.port not in own_ports]
-        named = containers_publishing([p.port for p in busy]) if busy else {}
-        busy = [PortOwner(p.port, f"docker container {named[p.port]}") if p.port in named else p for p in busy]
-        facts = HostFacts(**{**facts.__dict__, "busy_ports": tuple(busy)})
+        facts = HostFacts(**{**facts.__dict__, "busy_ports": tuple(_busy_ports(plan, own_ports))})
         preflight(sel, plan, facts, own_ports)
         cluster = ClusterJob.for_plan(plan, directory, project, facts)  # refused here, before anything starts
         if cluster is not None:
@@ -239,11 +222,8 @@ def up(
         after = _fingerprint(directory)
         changes = (_describe_changes(old, plan) or _changed_files(before, after)) if before != after else []
         if not changes and before is not None:
-            expected = {c for s in plan.services for c in s.long_running()}
-            up_now = {c.service for c in running if c.state == "running"}
-            # probe only a stack whose containers all run: a probe of a stopped service waits out its timeout
-            current = probe_once(plan, secrets, compose_services(plan)) if expected <= up_now else {}
-            if current and all(p.ok for p in current.values()):
+            current = _healthy_as_it_is(plan, secrets, running)
+            if current:
                 if cluster is not None:
                     cluster.start()
                 k3d_failed = _cluster_failures(cluster) + _sync_prometheus(plan, directory, project, prom_before)
@@ -251,67 +231,22 @@ def up(
                     plan, directory, project, not k3d_failed, [], current, k3d_failed, time.monotonic() - t0, skipped
                 )
             changes = ["containers missing or unhealthy: bringing them back"]
-        images = {
-            ref: f"DEVSTACK_IMAGE_{key.upper()}"
-            for s in plan.services
-            if s.runtime == "compose"
-            for key, ref in s.images.items()
-        }
-        if cluster is not None:  # the k3s node and k3d's helpers too: a cluster that cannot start starts nothing
-            images.update(cluster.node_images())
-        missing = engine.missing_images(sorted(images))
-        for i, ref in enumerate(missing, 1):  # before anything starts: a failed pull leaves nothing half-up
-            ev.step(f"pulling image {i}/{len(missing)}: {ref}")
-            engine.pull(ref, images[ref])
+        _pull_missing(plan, engine, cluster, ev)
         ev.step("starting containers and probing each service as it comes up")
         new_dirs.keep()  # the stack now exists, whatever happens next: `down` needs its project
         watch = Watch(engine)
-        # `compose up -d` blocks on depends_on conditions (PostgreSQL healthy, Airflow's migration done): probe
-        # alongside it, so each service is verified the moment it is ready, not after the slowest dependency
-        failed: list[DevstackError] = []
-
-        def start() -> None:
-            try:
-                engine.up()
-            except DevstackError as e:
-                failed.append(e)
-            finally:  # before this thread counts as finished, so no probe judges a replaced container's state
-                watch.invalidate()
-
-        starter = threading.Thread(target=start, name="compose-up", daemon=True)
-        starter.start()
+        starter = _ComposeUp(engine, watch, fresh=not running)
         if cluster is not None:
             cluster.start()  # it waits for the networks `compose up` creates first
-
-        # On a fresh stack every container that answers is a new one, so probing alongside `compose up` is safe.
-        # When containers already exist, an old one may answer (or look exited) before Compose has restarted or
-        # replaced it: then a service is judged only once `compose up` is done.
-        fresh = not running
-
-        def settling() -> bool:
-            return not fresh and starter.is_alive()
-
-        def exited(service: str) -> str | None:
-            if failed:
-                return f"docker compose up failed: {failed[0].cause}"
-            return None if settling() else watch.exited(service)
-
-        def not_ready(service: str) -> NotReady | None:
-            if settling():
-                return NotReady("compose", "docker compose up is still (re)creating containers")
-            return watch.not_ready(service)
-
-        def progressing(service: str) -> bool:
-            # while Compose is still recreating containers (a new budget touches every service, and Airflow's
-            # migration comes first), a service's deadline must not run out on the wait for Compose itself
-            return settling() or watch.progressing(service)
-
         probes = wait_healthy(
-            plan, secrets, exited=exited, progressing=progressing, on_update=ev.probe, not_ready=not_ready
+            plan,
+            secrets,
+            exited=starter.exited,
+            progressing=starter.progressing,
+            on_update=ev.probe,
+            not_ready=starter.not_ready,
         )
         starter.join()
-        if failed:
-            raise _explain_compose_failure(failed[0], engine)
         failures = [
             Failure(n, p.detail, _last_logs(engine, watch, n), HINTS.get(n, "see `devstack logs " + n + "`."))
             for n, p in probes.items()
@@ -321,6 +256,110 @@ def up(
         if probes.get("prometheus") is not None and probes["prometheus"].ok:
             failures += _sync_prometheus(plan, directory, project, prom_before)
         return UpResult(plan, directory, project, False, changes, probes, failures, time.monotonic() - t0, skipped)
+
+
+def _plan_for_up(sel: Selection, facts: HostFacts, directory: Path, *, from_peaks: bool, force: bool) -> Plan:
+    """The plan `up` starts: the selection's, sized by observed peaks with `from_peaks` (keeping the running
+    stack's budget unless one is given), refused above the engine's memory unless `force`."""
+    if from_peaks and sel.budget_mib is None and (running_plan := load_plan(directory)) is not None:
+        from dataclasses import replace
+
+        sel = replace(sel, budget_mib=running_plan.budget_mib, budget_source="the running stack's plan")
+    req = plan_request(sel, engine_mib=facts.engine.mem_mib, host_mib=facts.host_mib, arch=facts.arch)
+    if not force:
+        refuse_over_engine(req)
+    if not from_peaks:
+        return make_plan(req)
+    from devstack.monitor import load_peaks
+    from devstack.peaks import plan_with_peaks
+
+    plan, _ = plan_with_peaks(req, load_peaks(directory))
+    return plan
+
+
+def _busy_ports(plan: Plan, own_ports: set[int]) -> list[PortOwner]:
+    """The plan's Compose ports that something other than this stack holds, a container named by its name."""
+    from devstack.engine.docker import containers_publishing
+    from devstack.host import port_owners
+
+    planned = [h for s in plan.services if s.runtime == "compose" for hs in s.ports.values() for h in hs]
+    busy = [p for p in port_owners(planned, plan.bind) if p.port not in own_ports]
+    named = containers_publishing([p.port for p in busy]) if busy else {}
+    return [PortOwner(p.port, f"docker container {named[p.port]}") if p.port in named else p for p in busy]
+
+
+def _healthy_as_it_is(plan: Plan, secrets: dict[str, str], running: list[ContainerState]) -> dict[str, Probe]:
+    """An unchanged stack's probes if every container runs and every service answers; else {} (start it)."""
+    expected = {c for s in plan.services for c in s.long_running()}
+    up_now = {c.service for c in running if c.state == "running"}
+    # probe only a stack whose containers all run: a probe of a stopped service waits out its timeout
+    current = probe_once(plan, secrets, compose_services(plan)) if expected <= up_now else {}
+    return current if current and all(p.ok for p in current.values()) else {}
+
+
+def _pull_missing(plan: Plan, engine: ComposeEngine, cluster: ClusterJob | None, ev: Events) -> None:
+    """Every image the plan runs that the engine lacks, pulled before anything starts: a failed pull leaves
+    nothing half-up, and names the DEVSTACK_IMAGE_* variable that swaps the image."""
+    images = {
+        ref: f"DEVSTACK_IMAGE_{key.upper()}"
+        for s in plan.services
+        if s.runtime == "compose"
+        for key, ref in s.images.items()
+    }
+    if cluster is not None:  # the k3s node and k3d's helpers too: a cluster that cannot start starts nothing
+        images.update(cluster.node_images())
+    missing = engine.missing_images(sorted(images))
+    for i, ref in enumerate(missing, 1):
+        ev.step(f"pulling image {i}/{len(missing)}: {ref}")
+        engine.pull(ref, images[ref])
+
+
+class _ComposeUp:
+    """`docker compose up -d` in a thread, and what the probes may conclude while it runs.
+
+    `compose up -d` blocks on depends_on conditions (PostgreSQL healthy, Airflow's migration done): the probes run
+    alongside it, so each service is verified the moment it is ready, not after the slowest dependency. On a
+    fresh stack every container that answers is a new one, so that is safe. When containers already exist
+    (`fresh` False), an old one may answer (or look exited) before Compose has restarted or replaced it: then a
+    service is judged only once `compose up` is done."""
+
+    def __init__(self, engine: ComposeEngine, watch: Watch, *, fresh: bool) -> None:
+        self.engine, self.watch, self.fresh = engine, watch, fresh
+        self.failed: list[DevstackError] = []
+        self.thread = threading.Thread(target=self._run, name="compose-up", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.engine.up()
+        except DevstackError as e:
+            self.failed.append(e)
+        finally:  # before this thread counts as finished, so no probe judges a replaced container's state
+            self.watch.invalidate()
+
+    def settling(self) -> bool:
+        return not self.fresh and self.thread.is_alive()
+
+    def exited(self, service: str) -> str | None:
+        if self.failed:
+            return f"docker compose up failed: {self.failed[0].cause}"
+        return None if self.settling() else self.watch.exited(service)
+
+    def not_ready(self, service: str) -> NotReady | None:
+        if self.settling():
+            return NotReady("compose", "docker compose up is still (re)creating containers")
+        return self.watch.not_ready(service)
+
+    def progressing(self, service: str) -> bool:
+        # while Compose is still recreating containers (a new budget touches every service, and Airflow's
+        # migration comes first), a service's deadline must not run out on the wait for Compose itself
+        return self.settling() or self.watch.progressing(service)
+
+    def join(self) -> None:
+        """Wait for `compose up`; its failure, explained, if it failed."""
+        self.thread.join()
+        if self.failed:
+            raise _explain_compose_failure(self.failed[0], self.engine)
 
 
 def _k3d_state(directory: Path, project: str) -> tuple[str, bool, str]:
