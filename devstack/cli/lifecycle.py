@@ -16,60 +16,30 @@ from devstack.cli.common import (
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from devstack.bootstrap.report import Change
     from devstack.health import Probe
+    from devstack.stack import Events, UpResult
 
 
 def cmd_up(args: argparse.Namespace, out: Console) -> int:
-    import time
-
-    from rich.live import Live
-    from rich.table import Table
+    import contextlib
 
     from devstack.config import select
-    from devstack.stack import Events, up
+    from devstack.stack import up
 
     sel = select(profile=args.profile, services=args.services, budget=args.budget, config=args.config, stack=args.stack)
-    t0 = time.monotonic()
-    rows: dict[str, tuple[str, str]] = {}
-    step = ["starting"]
-
-    def view() -> Table:
-        t = Table(title=f"devstack up: {step[0]} ({time.monotonic() - t0:.0f}s)", show_edge=False)
-        t.add_column("service")
-        t.add_column("health")
-        t.add_column("detail", overflow="fold")
-        for name, (state, detail) in sorted(rows.items()):
-            t.add_row(name, state, detail)
-        return t
-
-    quiet = args.json or not out.is_terminal
-    live = Live(view(), console=out, refresh_per_second=4, transient=True) if not quiet else None
-
-    def on_step(msg: str) -> None:
-        step[0] = msg
-        if live:
-            live.update(view())
-        elif not args.json:
-            out.print(f"[{time.monotonic() - t0:5.0f}s] {msg}")
-
-    def on_probe(p: Probe) -> None:
-        before = rows.get(p.service, ("", ""))[0]
-        rows[p.service] = ("[green]healthy[/]" if p.ok else "[yellow]waiting[/]", f"{p.detail} ({p.seconds:.0f}s)")
-        if live:
-            live.update(view())
-        elif not args.json and p.ok and before != "[green]healthy[/]":
-            waited = ", ".join(f"{ph} {sec:.0f}s" for ph, sec in p.waited)
-            out.print(f"[{time.monotonic() - t0:5.0f}s] {p.service} healthy ({waited}): {p.detail}")
-
-    events = Events(step=on_step, probe=on_probe)
+    progress = _UpProgress(out, quiet=args.json or not out.is_terminal, silent=args.json)
     try:
-        if live:
-            with live:
-                result = up(sel, notebooks=notebooks_dir(), events=events, from_peaks=args.from_peaks, force=args.force)
-        else:
-            result = up(sel, notebooks=notebooks_dir(), events=events, from_peaks=args.from_peaks, force=args.force)
+        with progress.live or contextlib.nullcontext():
+            result = up(
+                sel,
+                notebooks=notebooks_dir(),
+                events=progress.events(),
+                from_peaks=args.from_peaks,
+                force=args.force,
+            )
     except KeyboardInterrupt:
         out.print(
             "[yellow]Interrupted.[/] The stack may be partly up: `devstack up` picks it up again, "
@@ -82,35 +52,94 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
         from devstack.bootstrap import run as bootstrap
         from devstack.state import read_secrets
 
-        on_step("bootstrap: topics, buckets, tables, experiment, feature TTL")
+        progress.on_step("bootstrap: topics, buckets, tables, experiment, feature TTL")
         boot = bootstrap(result.plan, read_secrets(result.directory))
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "bootstrap": None if boot is None else [c.to_dict() for c in boot],
-                    "stack": sel.stack,
-                    "project": result.project,
-                    "directory": str(result.directory),
-                    "ok": ok,
-                    "unchanged": result.unchanged,
-                    "changes": result.changes,
-                    "seconds": round(result.seconds, 1),
-                    "services": {
-                        n: {"ok": p.ok, "detail": p.detail, "seconds": round(p.seconds, 1), "waited": dict(p.waited)}
-                        for n, p in result.probes.items()
-                    },
-                    "failures": [f.__dict__ for f in result.failures],
-                    "skipped": result.skipped,
-                },
-                indent=2,
-            )
+        print(json.dumps(_up_json(sel.stack, result, boot), indent=2))
+    else:
+        _print_up(out, sel.stack, result, boot)
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+class _UpProgress:
+    """What `up` shows while it works: a live table of the services' health on a terminal, one line a step and
+    a line a healthy service otherwise, nothing with --json (`silent`)."""
+
+    def __init__(self, out: Console, *, quiet: bool, silent: bool) -> None:
+        import time
+
+        from rich.live import Live
+
+        self.out, self.silent, self.t0 = out, silent, time.monotonic()
+        self.rows: dict[str, tuple[str, str]] = {}
+        self.step = "starting"
+        self.live = Live(self.view(), console=out, refresh_per_second=4, transient=True) if not quiet else None
+
+    def _elapsed(self) -> float:
+        import time
+
+        return time.monotonic() - self.t0
+
+    def view(self) -> Table:
+        from rich.table import Table
+
+        t = Table(title=f"devstack up: {self.step} ({self._elapsed():.0f}s)", show_edge=False)
+        t.add_column("service")
+        t.add_column("health")
+        t.add_column("detail", overflow="fold")
+        for name, (state, detail) in sorted(self.rows.items()):
+            t.add_row(name, state, detail)
+        return t
+
+    def events(self) -> Events:
+        from devstack.stack import Events
+
+        return Events(step=self.on_step, probe=self.on_probe)
+
+    def on_step(self, msg: str) -> None:
+        self.step = msg
+        if self.live:
+            self.live.update(self.view())
+        elif not self.silent:
+            self.out.print(f"[{self._elapsed():5.0f}s] {msg}")
+
+    def on_probe(self, p: Probe) -> None:
+        before = self.rows.get(p.service, ("", ""))[0]
+        self.rows[p.service] = (
+            "[green]healthy[/]" if p.ok else "[yellow]waiting[/]",
+            f"{p.detail} ({p.seconds:.0f}s)",
         )
-        return EXIT_OK if ok else EXIT_FAIL
+        if self.live:
+            self.live.update(self.view())
+        elif not self.silent and p.ok and before != "[green]healthy[/]":
+            waited = ", ".join(f"{ph} {sec:.0f}s" for ph, sec in p.waited)
+            self.out.print(f"[{self._elapsed():5.0f}s] {p.service} healthy ({waited}): {p.detail}")
+
+
+def _up_json(stack: str, result: UpResult, boot: list[Change] | None) -> dict[str, object]:
+    return {
+        "bootstrap": None if boot is None else [c.to_dict() for c in boot],
+        "stack": stack,
+        "project": result.project,
+        "directory": str(result.directory),
+        "ok": not result.failures,
+        "unchanged": result.unchanged,
+        "changes": result.changes,
+        "seconds": round(result.seconds, 1),
+        "services": {
+            n: {"ok": p.ok, "detail": p.detail, "seconds": round(p.seconds, 1), "waited": dict(p.waited)}
+            for n, p in result.probes.items()
+        },
+        "failures": [f.__dict__ for f in result.failures],
+        "skipped": result.skipped,
+    }
+
+
+def _print_up(out: Console, stack: str, result: UpResult, boot: list[Change] | None) -> None:
     from devstack.output import print_endpoints
 
     if result.unchanged:
-        out.print(f"Stack {sel.stack!r} is already up and healthy; nothing changed.")
+        out.print(f"Stack {stack!r} is already up and healthy; nothing changed.")
     else:
         for c in result.changes:
             out.print(f"changed: {c}")
@@ -122,10 +151,10 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
         out.print(f"[yellow]{n} was not started:[/] devstack does not run its k3d cluster yet.")
     if boot is not None:
         _print_bootstrap(out, boot, brief=True)
-    print_endpoints(out, result.plan, sel.stack)
+    print_endpoints(out, result.plan, stack)
+    ok = not result.failures
     verdict = "[green]all services healthy[/]" if ok else f"[red]{len(result.failures)} service(s) failed[/]"
     out.print(f"{verdict} in {result.seconds:.0f}s. Passwords: devstack secrets; exports: devstack env.")
-    return EXIT_OK if ok else EXIT_FAIL
 
 
 def _print_bootstrap(out: Console, changes: list[Change], *, brief: bool = False) -> None:
