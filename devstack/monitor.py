@@ -24,6 +24,7 @@ from typing import Any
 
 from devstack.catalog import is_one_shot
 from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from devstack.peaks import Peak
 from devstack.state import write_atomic
 
 PEAKS_FILE = "peaks.json"
@@ -324,17 +325,6 @@ def _engine_problem(e: Exception) -> str:
 
 
 # ---------------------------------------------------------------- history and peaks
-
-
-@dataclass
-class Peak:
-    used_mib: int
-    limit_mib: int
-    at: float
-
-    @property
-    def ratio(self) -> float:
-        return self.used_mib / self.limit_mib if self.limit_mib else 0.0
 
 
 @dataclass

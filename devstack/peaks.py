@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devstack.monitor import Peak
 from devstack.plan import STEP_MIB, Plan, PlanRequest, make_plan
 
 COLD, HOT = 0.30, 0.90
+
+
+@dataclass
+class Peak:
+    """The most a service was seen using, against its limit then (the monitor records them, peaks.json keeps them)."""
+
+    used_mib: int
+    limit_mib: int
+    at: float
+
+    @property
+    def ratio(self) -> float:
+        return self.used_mib / self.limit_mib if self.limit_mib else 0.0
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from devstack.catalog import CATALOG, SERVICE_NAMES
 from devstack.errors import ConfigError, UsageError
 from devstack.resources import profiles_dir
-from devstack.state import STACK_NAME_PATTERN
 from devstack.units import parse_size
 
 OVERRIDE_FILE = "devstack.yaml"
+
+# Compose's rule for project names (lowercase letters, digits, dashes, underscores; a letter or digit first), since
+# the project is devstack-<stack>; no dots or slashes, so a stack's state dir stays inside the state home
+STACK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,40}$"
+
+
+def check_stack_name(name: str) -> str:
+    """The stack name, if Compose takes it as part of a project name and it names a directory under the state
+    home; else bad input, refused before Docker is asked anything or anything is written."""
+    if re.fullmatch(STACK_NAME_PATTERN, name):
+        return name
+    raise UsageError(
+        f"{name!r} is not a stack name: it becomes part of the Compose project name and of a directory name.",
+        "use 1-41 lowercase letters, digits, '-' or '_', starting with a letter or digit (--stack dev-2).",
+    )
+
+
 _IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._\-/:@]*$", re.IGNORECASE)
 
 

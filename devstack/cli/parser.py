@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
 def _stack(value: str) -> str:
     """--stack, checked while the arguments are parsed: before Docker is asked anything or a directory is made."""
     from devstack.errors import UsageError
-    from devstack.state import check_stack_name
+    from devstack.profiles import check_stack_name
 
     try:
         return check_stack_name(value)

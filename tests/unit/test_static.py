@@ -94,3 +94,19 @@ def test_only_the_engine_package_talks_to_docker() -> None:
                 if n.split(".")[0] in ("python_on_whales", "docker"):
                     outside.append(f"{f.relative_to(REPO)}:{node.lineno}: {n}")
     assert not outside, "\n".join(outside)
+
+
+# the pure core: facts and settings in, a plan out; nothing here may reach for Docker, the host, files of a stack
+# or the terminal (DESIGN.md's flow). Until the redesign's folders exist (issue 14), this list is the layer.
+CORE = {"units", "errors", "catalog", "knobs", "profiles", "plan", "config", "peaks", "endpoints", "seldon", "targets"}
+CORE_MAY_ALSO_USE = {"resources"}  # where the shipped profiles are: a path, read by the profile loader
+
+
+def test_the_core_imports_only_the_core() -> None:
+    files = {}
+    for f in (REPO / "devstack").rglob("*.py"):
+        parts = f.relative_to(REPO).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    allowed = {f"devstack.{m}" for m in CORE | CORE_MAY_ALSO_USE} | {"devstack"}
+    outside = {m: sorted(_imports(files[f"devstack.{m}"], f"devstack.{m}", set(files)) - allowed) for m in sorted(CORE)}
+    assert not {m: v for m, v in outside.items() if v}, outside
