@@ -17,10 +17,12 @@ import base64
 import hashlib
 import json
 import re
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -29,6 +31,10 @@ from devstack.engine.docker import DockerFailed, connect_network, container_labe
 from devstack.engine.tools import MIN_VERSIONS, ToolFailed, ToolMissing, min_version, run_tool
 from devstack.errors import EnvironmentProblem
 from devstack.seldon import images_registry, images_registry_container
+
+if TYPE_CHECKING:
+    from devstack.host import HostFacts
+    from devstack.plan import Plan
 
 VERSION_ARGS: dict[str, tuple[str, ...]] = {
     "k3d": ("version",),
@@ -370,16 +376,16 @@ class ClusterJob:
         self.images_port = images_port
         self.error: EnvironmentProblem | None = None
         self.cluster: ClusterInfo | None = None
-        self._thread: Any = None
+        self._thread: threading.Thread | None = None
         self.values_text = ""
         self.k3s_image = ""
         self.registry_image = ""
         self.k3d_version = ""
-        self.image_builds: Any = None  # () -> None: devstack's own images, built and pushed (image_builds.py)
+        self.image_builds: Callable[[], object] | None = None  # devstack's own images, built and pushed
         self.prometheus = False  # the plan runs Prometheus: give it a token to scrape the model servers with
 
     @classmethod
-    def for_plan(cls, plan: Any, directory: Path, project: str, facts: Any) -> ClusterJob | None:
+    def for_plan(cls, plan: Plan, directory: Path, project: str, facts: HostFacts) -> ClusterJob | None:
         """None unless the plan runs seldon. Otherwise refuse before anything starts: a tool missing or too old,
         a cluster of this name with another config, an engine too small for the Compose services and the
         cluster together."""
@@ -457,8 +463,6 @@ class ClusterJob:
         }
 
     def start(self) -> None:
-        import threading
-
         self._thread = threading.Thread(target=self._run, name="k3d-cluster", daemon=True)
         self._thread.start()
 

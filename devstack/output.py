@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
 
 from devstack.doctor import Finding, Level
 from devstack.plan import Plan
 from devstack.units import fmt_mib
+
+if TYPE_CHECKING:
+    from devstack.monitor import History, Snapshot
+    from devstack.stack import ServiceStatus
 
 _LEVEL_STYLE = {Level.OK: "[green]ok[/]", Level.WARNING: "[yellow]warning[/]", Level.ERROR: "[red]error[/]"}
 
@@ -114,7 +118,7 @@ def print_endpoints(console: Console, plan: Plan, stack: str) -> None:
     console.print(t)
 
 
-def print_status(console: Console, stack: str, plan: Plan, services: list[Any]) -> None:
+def print_status(console: Console, stack: str, plan: Plan, services: list[ServiceStatus]) -> None:
     t = Table(title=f"Stack {stack!r} (profile {plan.profile}, budget {fmt_mib(plan.budget_mib)})")
     t.add_column("service")
     t.add_column("state")
@@ -158,7 +162,7 @@ def print_targets(console: Console, jobs: list[dict[str, Any]]) -> None:
     console.print(t)
 
 
-def fitted_snapshot(console: Console, snap: Any, plan: Plan | None, history: Any) -> Any:
+def fitted_snapshot(console: Console, snap: Snapshot, plan: Plan | None, history: History) -> RenderableType:
     """`devstack top`'s table at the terminal's height: a live view cut at the bottom hides whole services (an 80x24
     Terminal.app window loses the last ones of the full profile), so containers fold into their service rows first,
     and a line says how to see them."""
@@ -168,7 +172,7 @@ def fitted_snapshot(console: Console, snap: Any, plan: Plan | None, history: Any
     return snapshot_table(snap, plan, history, fold=True)
 
 
-def snapshot_table(snap: Any, plan: Plan | None, history: Any, *, fold: bool = False) -> Any:
+def snapshot_table(snap: Snapshot, plan: Plan | None, history: History, *, fold: bool = False) -> RenderableType:
     """`devstack top`'s table: one row per service, its containers indented under it when there are several, unless
     `fold`."""
     from rich.console import Group

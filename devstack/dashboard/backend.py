@@ -9,12 +9,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL, ComposeEngine
 from devstack.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.monitor import Peak, Sampler, Snapshot, save_peaks
 from devstack.plan import Plan
+
+if TYPE_CHECKING:
+    from devstack.config import Selection
+    from devstack.host import HostFacts
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ class StackBackend:
         self.project = project_name(stack)
         self._args = {"profile": profile, "services": services, "budget": budget, "config": config}
         self._sampler = Sampler(self.project, base_url=docker_url)
-        self._facts: Any = None
+        self._facts: HostFacts | None = None
         self._docker_url = docker_url
 
     # ---- reading
@@ -169,7 +173,7 @@ class StackBackend:
                 raise UsageError(f"unknown action {action}.")
         return f"{service}: {action} done"
 
-    def _selection(self, profile: str | None, budget: str | None) -> Any:
+    def _selection(self, profile: str | None, budget: str | None) -> Selection:
         from devstack.config import select
 
         plan = self.plan()
