@@ -4,7 +4,7 @@ before anything else runs (a stack name). Importing it loads nothing but argpars
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from devstack import __version__
 from devstack.cli.common import EXIT_USAGE
@@ -18,6 +18,10 @@ class _Parser(argparse.ArgumentParser):
         if "Fix:" not in message:
             message = f"{message.rstrip('.')}. Fix: see `{self.prog} --help`."
         self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[_Parser]
 
 
 def _stack(value: str) -> str:
@@ -55,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="print the commands devstack runs, and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    for group in (_planning, _lifecycle, _access, _watch, _cluster):  # as cli/<group>.py holds their commands
+        group(sub)
+    return parser
+
+
+def _stack_only(p: argparse.ArgumentParser) -> None:
+    """--stack for a command that acts on a stack already planned (no profile, services or budget)."""
+    p.add_argument("--stack", default="default", type=_stack)
+
+
+def _planning(sub: Subparsers) -> None:
+    """plan, doctor, render, profiles: no running stack needed."""
     p = sub.add_parser("plan", help="show how the budget is shared between the services")
     _common(p)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -79,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list the shipped profiles")
     p.add_argument("--json", action="store_true")
 
+
+def _lifecycle(sub: Subparsers) -> None:
+    """up, bootstrap, demo, status, down, logs, restart."""
     p = sub.add_parser("up", help="plan, render, start and wait until every service answers in its own protocol")
     _common(p)
     p.add_argument(
@@ -95,13 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bootstrap", help="create what the pipeline expects (topics, buckets, tables, experiment); safe to re-run"
     )
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser(
         "demo", help="run the reference pipeline: ticks -> Kafka -> Spark -> ClickHouse -> Airflow/MLflow -> MLServer"
     )
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--ticks", type=int, default=4000, help="synthetic ticks to produce (default: 4000)")
     p.add_argument("--no-train", action="store_true", help="serve the newest registered model instead of training")
     p.add_argument("--stop", action="store_true", help="stop the demo's streaming job and model server")
@@ -115,38 +134,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("down", help="stop and remove the containers (data volumes are kept)")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--volumes", action="store_true", help="also delete the data volumes (asks first)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before deleting volumes")
 
     p = sub.add_parser("logs", help="a service's logs (the last run's too, after down)")
     p.add_argument("service", help="a service (kafka) or one of its containers (kafka-2)")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--follow", "-f", action="store_true")
     p.add_argument("--tail", type=int, default=200, help="lines from the end (default 200)")
 
     p = sub.add_parser("restart", help="restart a service and wait until it is healthy again")
     p.add_argument("service")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
 
+
+def _access(sub: Subparsers) -> None:
+    """env, secrets."""
     p = sub.add_parser("env", help="every endpoint and credential, for notebooks and tools")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--format", choices=["shell", "dotenv", "json"], default="shell")
 
     p = sub.add_parser("secrets", help="the stack's user names and passwords")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--json", action="store_true")
 
+
+def _watch(sub: Subparsers) -> None:
+    """top, stats, dashboard."""
     p = sub.add_parser("top", help="live memory, CPU and health of every service (Ctrl-C quits)")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--interval", "-n", type=float, default=2.0, help="seconds between samples (default 2)")
 
     p = sub.add_parser("stats", help="memory, CPU, restarts and peaks of every service, as text or JSON lines")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--json", action="store_true", help="one JSON object per sample")
     p.add_argument("--once", action="store_true", help="one sample (two engine reads a second apart, for CPU %%)")
     p.add_argument("--interval", "-n", type=float, default=2.0, help="seconds between samples (default 2)")
@@ -155,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--interval", "-n", type=float, default=1.0, help="seconds between samples (default 1)")
 
+
+def _cluster(sub: Subparsers) -> None:
+    """k3d, serve, predict."""
     p = sub.add_parser("k3d", help="the Seldon k3d cluster: `devstack k3d status`, `devstack k3d images`")
     p.add_argument(
         "action",
@@ -162,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="status: the tools, and whether the cluster runs and is ours; images: build and push devstack's own "
         "images for the cluster's architecture (Seldon's amd64-only parts on arm64), list the build registry",
     )
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--force", action="store_true", help="images: build every recipe, even where upstream has a build")
     p.add_argument(
@@ -175,13 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="deploy a model from MLflow's registry on Seldon (k3d), V2 REST")
     p.add_argument("model", metavar="MODEL[:VERSION]", help="a registered model; the newest version by default")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--mlflow", metavar="URL", help="MLflow's URL (default: the stack's)")
     p.add_argument("--dry-run", action="store_true", help="print the manifests instead of applying them")
 
     p = sub.add_parser("predict", help="send a V2 inference request to a served model")
     p.add_argument("model", metavar="MODEL[:VERSION]")
     p.add_argument("--data", required=True, help="JSON: a row, a list of rows, or a whole V2 request")
-    p.add_argument("--stack", default="default", type=_stack)
+    _stack_only(p)
     p.add_argument("--url", help="a V2 server to ask instead of the stack's cluster (e.g. http://127.0.0.1:18080)")
-    return parser
