@@ -23,9 +23,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack.errors import EnvironmentProblem, UsageError
+
+if TYPE_CHECKING:
+    from devstack.plan import Plan
 
 # catalog image key (services.seldon.images) -> recipe directory under k3d/images/
 RECIPES: dict[str, str] = {"mlserver": "mlserver", "storage_initializer": "storage-initializer"}
@@ -392,7 +395,7 @@ class Report:
 
 
 def for_plan(
-    plan: Any,
+    plan: Plan,
     project: str,
     arch: str,
     *,

@@ -20,12 +20,15 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack.catalog import is_one_shot
 from devstack.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from devstack.peaks import Peak
 from devstack.state import write_atomic
+
+if TYPE_CHECKING:
+    from devstack.plan import Plan
 
 PEAKS_FILE = "peaks.json"
 MIB = 1 << 20
@@ -469,6 +472,6 @@ def snapshot_dict(
     }
 
 
-def elsewhere(plan: Any) -> dict[str, str]:
+def elsewhere(plan: Plan | None) -> dict[str, str]:
     """The plan's services that do not run as Compose containers (the k3d cluster), by runtime."""
     return {s.name: s.runtime for s in plan.services if s.runtime != "compose"} if plan is not None else {}
