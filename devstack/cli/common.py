@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -54,12 +56,21 @@ def notebooks_dir() -> Path | None:
     return notebooks_dir()
 
 
-def open_monitor(stack: str) -> tuple[Monitor, Plan, Path]:
+@contextmanager
+def watching(stack: str) -> Iterator[tuple[Monitor, Plan]]:
+    """A monitor of the stack and its plan, for `top` and `stats`: closed when the watch ends, and Ctrl-C ends the
+    watch (exit 0), not the program with a traceback."""
     from devstack.monitor import Monitor
     from devstack.stack import open_stack
 
     directory, project, plan = open_stack(stack)
-    return Monitor(project, directory), plan, directory
+    mon = Monitor(project, directory)
+    try:
+        yield mon, plan
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mon.close()
 
 
 def interval_s(value: float) -> float:

@@ -10,7 +10,7 @@ from devstack.cli.common import (
     EXIT_ENV,
     EXIT_OK,
     interval_s,
-    open_monitor,
+    watching,
 )
 
 if TYPE_CHECKING:
@@ -25,17 +25,13 @@ def cmd_top(args: argparse.Namespace, out: Console) -> int:
     from devstack.output import fitted_snapshot
 
     interval = interval_s(args.interval)
-    mon, plan, _ = open_monitor(args.stack)
-    try:
+    with watching(args.stack) as (mon, plan):
         mon.tick()
         with Live(fitted_snapshot(out, mon.tick(), plan, mon.history), console=out, auto_refresh=False) as live:
             while True:
                 time.sleep(interval)
                 live.update(fitted_snapshot(out, mon.tick(), plan, mon.history), refresh=True)
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        mon.close()
+    return EXIT_OK
 
 
 def cmd_stats(args: argparse.Namespace, out: Console) -> int:
@@ -45,9 +41,8 @@ def cmd_stats(args: argparse.Namespace, out: Console) -> int:
     from devstack.output import snapshot_table
 
     interval = interval_s(args.interval)
-    mon, plan, _ = open_monitor(args.stack)
-    limits = {s.name: s.limit_mib for s in plan.services}
-    try:
+    with watching(args.stack) as (mon, plan):
+        limits = {s.name: s.limit_mib for s in plan.services}
         mon.tick()  # CPU %% needs two reads of the counters
         time.sleep(1.0 if args.once else min(interval, 1.0))
         while True:
@@ -59,10 +54,7 @@ def cmd_stats(args: argparse.Namespace, out: Console) -> int:
             if args.once:
                 return EXIT_ENV if snap.engine_error else EXIT_OK
             time.sleep(interval)
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        mon.close()
+    return EXIT_OK
 
 
 def cmd_dashboard(args: argparse.Namespace, out: Console) -> int:
