@@ -69,6 +69,11 @@ def _stack_only(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", default="default", type=_stack)
 
 
+def _build_arg(p: argparse.ArgumentParser, metavar: str, help: str) -> None:
+    """--build-arg, repeatable, for the commands that build devstack's own images (demo, k3d images)."""
+    p.add_argument("--build-arg", action="append", default=[], metavar=metavar, help=help)
+
+
 def _planning(sub: Subparsers) -> None:
     """plan, doctor, render, profiles: no running stack needed."""
     p = sub.add_parser("plan", help="show how the budget is shared between the services")
@@ -125,13 +130,7 @@ def _lifecycle(sub: Subparsers) -> None:
     p.add_argument("--no-train", action="store_true", help="serve the newest registered model instead of training")
     p.add_argument("--stop", action="store_true", help="stop the demo's streaming job and model server")
     p.add_argument("--json", action="store_true", help="print the counts at each stage as JSON")
-    p.add_argument(
-        "--build-arg",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="for devstack's MLServer image when the demo builds it (PIP_INDEX_URL=..., BASE=...)",
-    )
+    _build_arg(p, "NAME=VALUE", "for devstack's MLServer image when the demo builds it (PIP_INDEX_URL=..., BASE=...)")
 
     p = sub.add_parser("status", help="state, health, ports and memory of each service, asked of the engine")
     _stack_only(p)
@@ -193,12 +192,8 @@ def _cluster(sub: Subparsers) -> None:
     _stack_only(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--force", action="store_true", help="images: build every recipe, even where upstream has a build")
-    p.add_argument(
-        "--build-arg",
-        action="append",
-        default=[],
-        metavar="[RECIPE:]NAME=VALUE",
-        help="images: a build arg for every recipe, or for one (mlserver:BASE=python:3.11-slim)",
+    _build_arg(
+        p, "[RECIPE:]NAME=VALUE", "images: a build arg for every recipe, or for one (mlserver:BASE=python:3.11-slim)"
     )
 
     p = sub.add_parser("serve", help="deploy a model from MLflow's registry on Seldon (k3d), V2 REST")
