@@ -394,11 +394,11 @@ class ClusterJob:
         from devstack import image_builds
         from devstack.catalog import upstream_platforms
         from devstack.plan import engine_reserve
-        from devstack.render import k3d_cluster_config
+        from devstack.services.seldon import NAME, cluster_config
         from devstack.units import fmt_mib
 
         check_tools()
-        config_text = k3d_cluster_config(plan, project)
+        config_text = cluster_config(plan.service(NAME), project, plan.bind)
         existing = check_existing(project, config_hash(config_text))
         s = plan.service("seldon")
         if existing is None:  # a new cluster publishes these; k3d would fail halfway through on a taken one

@@ -28,8 +28,9 @@ from devstack.catalog import (
     is_one_shot,
 )
 from devstack.errors import BudgetTooLarge, BudgetTooSmall, UsageError
-from devstack.knobs import SIZERS, with_exporters
+from devstack.knobs import with_exporters
 from devstack.profiles import ServiceSettings
+from devstack.services import SIZERS
 from devstack.units import fmt_mib
 
 PRIORITY_WEIGHT = {1: 1.0, 2: 0.7, 3: 0.4}

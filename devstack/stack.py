@@ -22,16 +22,12 @@ from devstack.host import HostFacts, PortOwner, host_facts
 from devstack.k3d import ClusterJob
 from devstack.plan import Plan, engine_reserve, make_plan, plan_from_dict, refuse_over_engine
 from devstack.render import render
+from devstack.services import SERVICES
 from devstack.state import NewDirs, StackLock, project_name, read_secrets, stack_dir
 from devstack.units import fmt_mib
 
-HINTS = {
-    "kafka": "Kafka needs its three brokers to agree on a controller: check that no broker exited (OOM?).",
-    "airflow": "Airflow's first start migrates its database: give it time, or more memory (--budget).",
-    "clickhouse": "ClickHouse below ~1.5 GiB fails with MEMORY_LIMIT_EXCEEDED: raise its share or the budget.",
-    "mlflow": "MLflow needs PostgreSQL healthy first; see its log for the database error.",
-    "spark": "the worker must reach spark-master:7077; see its log for the connection error.",
-}
+# what to try when a service fails to start, from its module
+HINTS = {n: s.hint for n, s in SERVICES.items() if s.hint}
 
 
 @dataclass

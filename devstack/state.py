@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from devstack.errors import UsageError
+from devstack.services import SERVICES
 
 MARKER = ".devstack-stack"
 SECRETS_FILE = "secrets.json"
@@ -33,19 +34,9 @@ def project_files(directory: Path) -> list[str | Path]:
     return [directory / COMPOSE_FILE, *([extra] if extra.is_file() else [])]
 
 
-SECRET_NAMES = (
-    "postgres_password",
-    "mlflow_db_password",
-    "airflow_db_password",
-    "airflow_admin_password",
-    "airflow_fernet_key",
-    "airflow_jwt_secret",
-    "clickhouse_password",
-    "minio_password",
-    "redis_password",
-    "jupyter_token",
-    "kafka_cluster_id",
-)
+# every service's secrets, by kind (the service modules own them)
+SECRET_KINDS = {sec.name: sec.kind for s in SERVICES.values() for sec in s.secrets}
+SECRET_NAMES = tuple(SECRET_KINDS)
 
 
 def state_home() -> Path:
@@ -62,14 +53,14 @@ def project_name(stack: str) -> str:
 
 
 def _new_secret(name: str) -> str:
-    if name == "kafka_cluster_id":
+    if SECRET_KINDS.get(name) == "uuid":
         # a base64url UUID without padding, as `kafka-storage.sh random-uuid` prints; like Kafka's own
         # Uuid.randomUuid, never one starting with '-', which command lines read as a flag
         while True:
             cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
             if not cid.startswith("-"):
                 return cid
-    if name == "airflow_fernet_key":
+    if SECRET_KINDS.get(name) == "fernet":
         return base64.urlsafe_b64encode(os.urandom(32)).decode()
     return secrets.token_urlsafe(24)
 

@@ -347,9 +347,16 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
     import pg8000.native
     from confluent_kafka import Producer
 
-    from devstack.health import redis_command
+    from devstack.health import resp_command
+    from devstack.services import SERVICES
+    from devstack.services.context import context
 
     plan, sec = plan_of(env), secrets_of(env)
+    ping = SERVICES["redis"].probe(context(plan, "redis", secrets=sec))  # type: ignore[misc]
+
+    def _redis(*args: str) -> bytes:
+        return resp_command(ping.host, ping.port, ping.password, *args)  # type: ignore[union-attr]
+
     n = 200
     # write
     topic = f"keep-{uuid.uuid4().hex[:8]}"
@@ -358,7 +365,7 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
         p.produce(topic, f"k{i}".encode())
     assert p.flush(30) == 0
     for i in range(n):
-        redis_command(plan, sec["redis_password"], "SET", f"feat:{i}", str(i))
+        _redis("SET", f"feat:{i}", str(i))
     ch = f"http://127.0.0.1:8123/?{urllib.parse.urlencode({'user': 'default', 'password': sec['clickhouse_password']})}"
 
     def chq(sql: str) -> bytes:
@@ -398,7 +405,7 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
     # read back
     read = {
         "kafka": len(_consume_all(plan, topic, n)),
-        "redis": sum(redis_command(plan, sec["redis_password"], "GET", f"feat:{i}").startswith(b"$") for i in range(n)),
+        "redis": sum(_redis("GET", f"feat:{i}").startswith(b"$") for i in range(n)),
         "clickhouse": int(chq("SELECT count() FROM keep")),
         "minio": sum(
             1 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="keep") for _ in page.get("Contents", [])

@@ -28,7 +28,8 @@ from devstack.catalog import SERVICE_NAMES
 from devstack.engine.tools import ToolFailed
 from devstack.errors import EnvironmentProblem
 from devstack.plan import PlanRequest, make_plan
-from devstack.render import k3d_cluster_config, render
+from devstack.render import render
+from devstack.services.seldon import cluster_config
 from tests.conftest import run_cli
 from tests.seldon_testbed import require_tool
 
@@ -93,7 +94,7 @@ def test_k3d_accepts_the_rendered_config(tools_on_path: None, tmp_path: Path) ->
     ],
 )
 def test_k3d_refuses_a_broken_config(tools_on_path: None, tmp_path: Path, edit, error: str) -> None:  # type: ignore[no-untyped-def]
-    doc = yaml.safe_load(k3d_cluster_config(ml_plan(), "devstack-t"))
+    doc = yaml.safe_load(cluster_config(ml_plan().service("seldon"), "devstack-t"))
     edit(doc)
     bad = tmp_path / "cluster.yaml"
     bad.write_text(yaml.safe_dump(doc))
@@ -106,9 +107,9 @@ def test_k3d_refuses_a_broken_config(tools_on_path: None, tmp_path: Path, edit, 
 
 
 def test_the_config_hash_follows_the_plan() -> None:
-    a = k3d.config_hash(k3d_cluster_config(ml_plan(20 * 1024), "devstack"))
-    assert a == k3d.config_hash(k3d_cluster_config(ml_plan(20 * 1024), "devstack"))
-    assert a != k3d.config_hash(k3d_cluster_config(ml_plan(16 * 1024), "devstack"))
+    a = k3d.config_hash(cluster_config(ml_plan(20 * 1024).service("seldon"), "devstack"))
+    assert a == k3d.config_hash(cluster_config(ml_plan(20 * 1024).service("seldon"), "devstack"))
+    assert a != k3d.config_hash(cluster_config(ml_plan(16 * 1024).service("seldon"), "devstack"))
     assert k3d.create_argv("devstack", Path("c.yaml"), a)[-1] == f"{k3d.HASH_LABEL}={a}@server:0"
 
 

@@ -79,7 +79,8 @@ def test_the_rendered_dag_reads_the_runtime_file_render_ships_beside_it(tmp_path
 def test_training_and_serving_run_the_same_python_minor() -> None:
     """The DAG's venv takes the scheduler's Python: Airflow's image is pinned to the minor MLServer's recipe builds
     on, so a model is unpickled by the Python minor that pickled it."""
-    from devstack.catalog import AIRFLOW_PYTHON, CATALOG
+    from devstack.catalog import CATALOG
+    from devstack.services.airflow import AIRFLOW_PYTHON
 
     base = re.search(r"^ARG BASE=\S*python:(\d+\.\d+)", (RECIPE / "Dockerfile").read_text(), re.M)
     assert base, "k3d/images/mlserver/Dockerfile: no python base"

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from devstack.catalog import CATALOG, SERVICE_NAMES
 from devstack.errors import BudgetTooSmall
-from devstack.knobs import SIZERS
 from devstack.plan import Plan, PlanRequest, make_plan
 from devstack.profiles import ServiceSettings
+from devstack.services import SIZERS
 from devstack.units import fmt_mib
 
 ALL = tuple(SERVICE_NAMES)

@@ -99,7 +99,11 @@ def test_only_the_engine_package_talks_to_docker() -> None:
 # the pure core: facts and settings in, a plan out; nothing here may reach for Docker, the host, files of a stack
 # or the terminal (DESIGN.md's flow). Until the redesign's folders exist (issue 14), this list is the layer.
 CORE = {"units", "errors", "catalog", "knobs", "profiles", "plan", "config", "peaks", "endpoints", "seldon", "targets"}
-CORE_MAY_ALSO_USE = {"resources"}  # where the shipped profiles are: a path, read by the profile loader
+# the services (issue 14.1): one module each, pure, part of the core
+SERVICE_MODULES = {f"services.{f.stem}" for f in (REPO / "devstack" / "services").glob("*.py") if f.stem != "__init__"}
+CORE |= {"services", *SERVICE_MODULES}
+# where the shipped profiles, Compose templates and pipeline code are: paths, and files read from them
+CORE_MAY_ALSO_USE = {"resources", "templates"}
 
 
 def test_the_core_imports_only_the_core() -> None:
@@ -109,4 +113,23 @@ def test_the_core_imports_only_the_core() -> None:
         files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
     allowed = {f"devstack.{m}" for m in CORE | CORE_MAY_ALSO_USE} | {"devstack"}
     outside = {m: sorted(_imports(files[f"devstack.{m}"], f"devstack.{m}", set(files)) - allowed) for m in sorted(CORE)}
+    assert not {m: v for m, v in outside.items() if v}, outside
+
+
+# what a service module may import besides the core's helpers: the types, the probe kinds, what Spark's hosts share
+SERVICE_SHARED = {"services.base", "services.probes", "services.pyspark"}
+
+
+def test_a_service_module_imports_no_other_service_and_nothing_that_runs() -> None:
+    # issue 14.1: services are independent of each other and of the planner (they see it through base.Ctx), so a
+    # new service is one module that nothing else has to know
+    from devstack.services import BUILT_IN
+
+    files = {}
+    for f in (REPO / "devstack").rglob("*.py"):
+        parts = f.relative_to(REPO).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    allowed = {f"devstack.{m}" for m in SERVICE_SHARED | {"knobs", "templates", "resources", "units"}}
+    modules = {f"devstack.services.{b.name}" for b in BUILT_IN}
+    outside = {m: sorted(_imports(files[m], m, set(files)) - allowed) for m in sorted(modules)}
     assert not {m: v for m, v in outside.items() if v}, outside

@@ -1,0 +1,265 @@
+"""What devstack knows about a service, as data: the types every service module fills in.
+
+A service module (`devstack/services/<name>.py`) holds everything about one service: its catalog entry (image,
+ports, memory floor / seed target / ceiling), how a memory limit becomes its knobs, the `.env` values and config
+files it renders, where it answers from the host and which variables its clients read, its health probe (data:
+`probes.py` says what to ask, `health.py` asks it), its deadline, its scrape jobs and exporter, and the hint a
+failed start prints. Render, health, endpoints and the planner iterate over the registry
+(`devstack/services/__init__.py`) instead of branching on names.
+
+Pure: no Docker, no host, no terminal. A service sees the plan through `Ctx`, a frozen view (its own allocation,
+the other planned services, the bind address, the stack's secrets), so it never imports the planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
+
+from devstack.knobs import Sized
+
+if TYPE_CHECKING:
+    from devstack.services.probes import ProbeSpec
+
+
+class Group(StrEnum):
+    """The seed's four budget groups ("Resource Management": 12 / 8 / 4 / 4 GB of a 28 GB peak)."""
+
+    DATA_PROCESSING = "data-processing"
+    MODEL_TRAINING = "model-training"
+    STORAGE = "storage"
+    ORCHESTRATION = "orchestration"
+
+
+# The seed's split of its 28 GB peak, used to report each group's share next to what the plan gives it.
+SEED_GROUP_SHARE_MIB: dict[Group, int] = {
+    Group.DATA_PROCESSING: 12 * 1024,
+    Group.MODEL_TRAINING: 8 * 1024,
+    Group.STORAGE: 4 * 1024,
+    Group.ORCHESTRATION: 4 * 1024,
+}
+SEED_PEAK_MIB = 28 * 1024
+
+MULTI_ARCH = ("linux/amd64", "linux/arm64")
+AMD64_ONLY = ("linux/amd64",)
+
+
+class Runtime(StrEnum):
+    COMPOSE = "compose"
+    K3D = "k3d"
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image reference with the platforms its publisher builds, so arm64 hosts can be warned."""
+
+    ref: str
+    platforms: tuple[str, ...] = MULTI_ARCH
+    note: str = ""
+    # devstack runs its own build of it (k3d/images/<recipe>) on every architecture, never the publisher's: the
+    # publisher's build differs where it matters (MLServer: numpy 1.26 cannot load the DAG's numpy 2 pickles)
+    devstack_build: bool = False
+
+
+@dataclass(frozen=True)
+class Port:
+    """A port published on the host (127.0.0.1 by default)."""
+
+    name: str
+    container: int
+    host: int
+    scheme: str = "http"  # how to print a URL: http, tcp, kafka, postgresql, redis, spark
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Per-replica memory in MiB: below `floor` the service does not start or falls over; `target` is the seed's
+    figure; `ceiling` is where more memory stops helping on a laptop."""
+
+    floor: int
+    target: int
+    ceiling: int
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """A Prometheus exporter for a service that exposes no metrics of its own (Kafka, Redis).
+
+    The watched service declares it (its module knows what to export); it is a container of the service that
+    scrapes it (Prometheus), not of the service it watches: it runs only when both are planned, and its fixed,
+    small limit is part of Prometheus's memory, so every container stays inside the plan. A Go exporter's
+    footprint does not grow with the budget, hence a fixed figure rather than a share."""
+
+    container: str  # Compose service name, also the Compose profile that switches it on
+    watches: str  # the catalog service it exports
+    image_key: str  # key into the scraping service's images (DEVSTACK_IMAGE_<KEY>)
+    port: int  # where Prometheus scrapes it on the Compose network (not published on the host)
+    memory_mib: int  # its container's limit
+    image: Image | None = None  # its image, added to the scraping service's images by the registry
+    # the exporter's generated config files (path in the stack dir -> text), given the watched service's Ctx
+    config: Callable[[Ctx], dict[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    title: str
+    group: Group
+    priority: int  # 1 = the platform is useless without it, 3 = nice to have; higher priority fills first
+    memory: Memory
+    images: dict[str, Image]  # image key (DEVSTACK_IMAGE_<KEY>) -> image
+    ports: tuple[Port, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    runtime: Runtime = Runtime.COMPOSE
+    compose_file: str | None = None
+    replicas: int = 1  # the seed's count
+    min_replicas: int = 1
+    max_replicas: int = 1
+    # Compose services (containers) this catalog service runs, with the share of its memory each gets.
+    containers: dict[str, float] = field(default_factory=dict)
+    user: str | None = None  # the user name devstack creates for it, shown in the endpoint table
+    summary: str = ""
+    exporters: tuple[Exporter, ...] = ()  # run beside it for services planned alongside it
+
+
+# a Compose service named so runs once and exits (Airflow's migration): `up` waits for it to complete, status does
+# not count it as down, restart leaves it alone
+ONE_SHOT_SUFFIX = "-init"
+
+
+def is_one_shot(container: str) -> bool:
+    return container.endswith(ONE_SHOT_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    url: str  # what a person opens or a client dials
+    user: str = ""
+    secret_key: str = ""  # which secret (name in secrets.json) is its password, never the value
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret of the stack (secrets.json), made once and kept across renders."""
+
+    name: str
+    env: str | None = None  # the .env variable that hands it to Compose, if any
+    kind: str = "token"  # token (url-safe random), fernet (a Fernet key), uuid (a Kafka cluster id)
+
+
+class Planned(Protocol):
+    """What a service sees of its own allocation in the plan (the planner's ServicePlan has these)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def replicas(self) -> int: ...
+    @property
+    def containers(self) -> dict[str, int]: ...
+    @property
+    def knobs(self) -> dict[str, str]: ...
+    @property
+    def ports(self) -> dict[str, list[int]]: ...
+    @property
+    def images(self) -> dict[str, str]: ...
+
+
+def host_address(bind: str) -> str:
+    """Where a client on the host dials a port published on `bind`: a wildcard bind answers on loopback."""
+    return "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """A frozen view of the plan for one service: its allocation, the others planned beside it, and the stack."""
+
+    me: Planned
+    planned: Mapping[str, Planned]  # every planned service by name, this one included
+    bind: str = "127.0.0.1"
+    project: str = ""
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    # the stack's Prometheus scrape jobs, for the service that writes them into its config
+    scrape_jobs: tuple[dict[str, object], ...] = ()
+
+    @property
+    def host(self) -> str:
+        return host_address(self.bind)
+
+    def port(self, name: str) -> int:
+        """The host port of this service's port `name` (the first replica's)."""
+        return self.me.ports[name][0]
+
+    def has(self, name: str) -> bool:
+        return name in self.planned
+
+
+def _nothing(ctx: Ctx) -> dict[str, str]:
+    return {}
+
+
+def _no_list(ctx: Ctx) -> list[str]:
+    return []
+
+
+def _no_jobs(ctx: Ctx) -> list[dict[str, object]]:
+    return []
+
+
+def _no_endpoint(ctx: Ctx) -> Endpoint | None:
+    return None
+
+
+def _no_client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
+    return {}
+
+
+def mem(mib: int) -> str:
+    """A memory limit as Compose and the JVM read it."""
+    return f"{mib}m"
+
+
+def env_key(*parts: str) -> str:
+    """A `.env` variable name: DEVSTACK_ and the parts, upper case, with - and . as _."""
+    return "_".join(["DEVSTACK", *(p.upper().replace("-", "_").replace(".", "_") for p in parts)])
+
+
+def container_env(me: Planned) -> dict[str, str]:
+    """The `.env` memory limit of each of a service's containers (DEVSTACK_<CONTAINER>_MEM)."""
+    return {env_key(c, "mem"): mem(mib) for c, mib in me.containers.items()}
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service: its catalog entry and its behaviour, each member a pure function of the plan's view."""
+
+    spec: ServiceSpec
+    size: Callable[[int, int], Sized]  # (limit of all replicas, replicas) -> containers and knobs
+    deadline_s: int = 0  # seconds to healthy on a loaded 2-core laptop; 0 where devstack runs no probe
+    hint: str = ""  # printed when it fails to start
+    env: Callable[[Ctx], dict[str, str]] = _nothing  # `.env` values beyond its images and ports
+    files: Callable[[Ctx], dict[str, str]] = _nothing  # generated configs: path in the stack dir -> text
+    profiles: Callable[[Ctx], list[str]] = _no_list  # Compose profiles its optional containers need
+    endpoint: Callable[[Ctx], Endpoint | None] = _no_endpoint
+    client_env: Callable[[Endpoint, Mapping[str, str]], dict[str, str]] = _no_client_env  # what clients read
+    probe: Callable[[Ctx], ProbeSpec] | None = None  # what health asks it, in its own protocol
+    scrape_jobs: Callable[[Ctx], list[dict[str, object]]] = _no_jobs  # its native metrics endpoints
+    exporter: Exporter | None = None  # the exporter Prometheus runs for it, when it has no metrics of its own
+    secrets: tuple[Secret, ...] = ()  # the stack's secrets it owns (written to .env whether planned or not)
+    scrapes: bool = False  # it scrapes the others: it runs their exporters and writes the stack's scrape jobs
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def scrape_job(name: str, service: str, target: str, path: str | None = None) -> dict[str, object]:
+    """One static Prometheus scrape job whose target carries a `service` label, so dashboards can group by it."""
+    out: dict[str, object] = {"job_name": name}
+    if path:
+        out["metrics_path"] = path
+    out["static_configs"] = [{"targets": [target], "labels": {"service": service}}]
+    return out

@@ -1,0 +1,83 @@
+"""Health probes as data: what to ask a service, in its own protocol. A service's `probe(ctx)` returns one of
+these; `devstack/health.py` runs it (the I/O lives there) and turns the answer into a Probe. A new service picks
+the kind that fits; a new protocol is a new kind here and its runner in health.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HttpStep:
+    """One request: GET, or POST `body`; the answer must be `expect` (stripped) when given, JSON with `json`."""
+
+    url: str
+    expect: str | None = None
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    json: bool = False
+    fail: str = ""  # the detail when the answer is not `expect`
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """Every step answers as expected, in order; `ok` is the detail when they do."""
+
+    steps: tuple[HttpStep, ...]
+    ok: str
+
+
+@dataclass(frozen=True)
+class RedisPing:
+    """AUTH with the password, then PING answers PONG (RESP over a plain socket)."""
+
+    host: str
+    port: int
+    password: str
+
+
+@dataclass(frozen=True)
+class PgQuery:
+    """Log in and list the databases; each of `databases` must exist."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+    databases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class KafkaRoundTrip:
+    """Every broker in the metadata, a controller elected, and (unless quick) a record written with acks=all to
+    `topic` and read back."""
+
+    bootstrap: str
+    brokers: int
+    topic: str
+
+
+@dataclass(frozen=True)
+class SparkWorkers:
+    """The master is ALIVE and a worker registered with the memory the plan gave it."""
+
+    url: str  # the master's /json/ status
+    memory_mib: int
+
+
+@dataclass(frozen=True)
+class AirflowHealth:
+    """Airflow's /monitor/health: metadatabase, scheduler, DAG processor and triggerer healthy."""
+
+    url: str
+
+
+@dataclass(frozen=True)
+class PrometheusTargets:
+    """Prometheus is ready and answers its targets API (targets that are down are named, not failed)."""
+
+    base: str
+
+
+ProbeSpec = HttpProbe | RedisPing | PgQuery | KafkaRoundTrip | SparkWorkers | AirflowHealth | PrometheusTargets
