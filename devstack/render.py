@@ -193,6 +193,18 @@ def scrape_jobs(plan: Plan, cluster: str | None = None) -> list[dict[str, object
     return jobs
 
 
+def alert_rule_groups(plan: Plan) -> list[dict[str, object]]:
+    """The alerting rules of the planned services, one rule group each, when a scraper is planned to evaluate them
+    (none otherwise)."""
+    if _scraper(plan) is None:
+        return []
+    groups: list[dict[str, object]] = []
+    for s in planned(plan):
+        if rules := s.alert_rules(context(plan, s.name)):
+            groups.append({"name": s.name, "rules": rules})
+    return groups
+
+
 MODEL_SERVER_JOB = "model-server"
 # jobs whose targets exist only while something optional runs: the demo's model server, models served on k3d
 ON_DEMAND_JOBS = frozenset({MODEL_SERVER_JOB, cluster_metrics.JOB})
@@ -210,9 +222,10 @@ def config_files(
         recipe = k3d_dir() / "images" / "mlserver"
         files |= {f"images/mlserver/{f.name}": f.read_text(encoding="utf-8") for f in sorted(recipe.iterdir())}
     jobs = scrape_jobs(plan, project if cluster_metrics else None)
+    rules = alert_rule_groups(plan)
     containers = {c for s in plan.services for c in s.containers}
     for service in planned(plan):
-        ctx = context(plan, service.name, secrets=secrets, project=project, scrape_jobs=jobs)
+        ctx = context(plan, service.name, secrets=secrets, project=project, scrape_jobs=jobs, alert_rules=rules)
         files.update(service.files(ctx))
         e = service.exporter
         if e is not None and e.config is not None and e.container in containers:  # its exporter runs
@@ -285,7 +298,8 @@ def write_prometheus_config(plan: Plan, directory: Path, project: str) -> bool:
         return False
     jobs = scrape_jobs(plan, project if _scrapes_cluster(plan, directory) else None)
     changed = False
-    for rel, text in scraper.files(context(plan, scraper.name, project=project, scrape_jobs=jobs)).items():
+    ctx = context(plan, scraper.name, project=project, scrape_jobs=jobs, alert_rules=alert_rule_groups(plan))
+    for rel, text in scraper.files(ctx).items():
         path = directory / rel
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             continue

@@ -14,6 +14,7 @@ from dataclasses import replace
 from devstack.knobs import Sized
 from devstack.services import (
     airflow,
+    alertmanager,
     clickhouse,
     jupyter,
     kafka,
@@ -38,6 +39,7 @@ BUILT_IN: tuple[Service, ...] = (
     airflow.SERVICE,
     jupyter.SERVICE,
     prometheus.SERVICE,
+    alertmanager.SERVICE,
     seldon.SERVICE,
 )
 

@@ -140,6 +140,7 @@ class Endpoint:
     user: str = ""
     secret_key: str = ""  # which secret (name in secrets.json) is its password, never the value
     extra: dict[str, str] = field(default_factory=dict)
+    page: str = ""  # the web page a person opens for it, where that is not `url` or its UI/console extra
 
 
 @dataclass(frozen=True)
@@ -182,8 +183,11 @@ class Ctx:
     bind: str = "127.0.0.1"
     project: str = ""
     secrets: Mapping[str, str] = field(default_factory=dict)
-    # the stack's Prometheus scrape jobs, for the service that writes them into its config
+    # the stack's Prometheus scrape jobs, alert rule groups and alert receivers, for the service that writes them
+    # into its config
     scrape_jobs: tuple[dict[str, object], ...] = ()
+    alert_rules: tuple[dict[str, object], ...] = ()
+    alert_receivers: tuple[str, ...] = ()
 
     @property
     def host(self) -> str:
@@ -249,11 +253,25 @@ class Service:
     scrape_jobs: Callable[[Ctx], list[dict[str, object]]] = _no_jobs  # its native metrics endpoints
     exporter: Exporter | None = None  # the exporter Prometheus runs for it, when it has no metrics of its own
     secrets: tuple[Secret, ...] = ()  # the stack's secrets it owns (written to .env whether planned or not)
+    # Prometheus alerting rules on its metrics (rule dicts: alert, expr, for, labels, annotations)
+    alert_rules: Callable[[Ctx], list[dict[str, object]]] = _no_jobs
+    receives_alerts: str | None = None  # where the scraper sends alerts to it, on the Compose network
     scrapes: bool = False  # it scrapes the others: it runs their exporters and writes the stack's scrape jobs
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+def alert(name: str, expr: str, summary: str, *, wait: str = "1m", severity: str = "warning") -> dict[str, object]:
+    """One Prometheus alerting rule; `summary` may use the alert's labels ({{ $labels.job }})."""
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": wait,
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary},
+    }
 
 
 def scrape_job(name: str, service: str, target: str, path: str | None = None) -> dict[str, object]:

@@ -16,9 +16,20 @@ def context(
     secrets: Mapping[str, str] | None = None,
     project: str = "",
     scrape_jobs: Iterable[dict[str, object]] = (),
+    alert_rules: Iterable[dict[str, object]] = (),
 ) -> Ctx:
-    planned = {s.name: s for s in plan.services}
-    return Ctx(planned[name], planned, plan.bind, project, dict(secrets or {}), tuple(scrape_jobs))
+    by_name = {s.name: s for s in plan.services}
+    receivers = tuple(r for s in planned(plan) if (r := s.receives_alerts))
+    return Ctx(
+        by_name[name],
+        by_name,
+        plan.bind,
+        project,
+        dict(secrets or {}),
+        tuple(scrape_jobs),
+        tuple(alert_rules),
+        receivers,
+    )
 
 
 def planned(plan: Plan) -> list[Service]:

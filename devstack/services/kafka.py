@@ -16,6 +16,7 @@ from devstack.services.base import (
     Secret,
     Service,
     ServiceSpec,
+    alert,
     mem,
 )
 from devstack.services.probes import KafkaRoundTrip
@@ -26,6 +27,8 @@ KAFKA_VERSION = "4.1.1"
 # Docker Hub tag of the exporter; the repository publishes linux/amd64 and linux/arm64 (its Makefile's
 # DOCKER_PLATFORMS)
 KAFKA_EXPORTER_VERSION = "v1.9.0"
+# consumer-group lag (records) above which an alert fires: a job that stopped keeping up, not a burst
+CONSUMER_LAG_ALERT = 10_000
 # the topic the health probe writes a record to and reads it back from
 HEALTH_TOPIC = "_devstack_health"
 
@@ -120,6 +123,24 @@ def exporter_args(ctx: Ctx) -> dict[str, str]:
     return {"config/prometheus/kafka-exporter/args": text}
 
 
+def alert_rules(ctx: Ctx) -> list[dict[str, object]]:
+    # kafka_exporter's metrics: only there when Prometheus runs it beside Kafka
+    return [
+        alert(
+            "KafkaUnderReplicatedPartitions",
+            "sum by (topic) (kafka_topic_partition_under_replicated_partition) > 0",
+            "topic {{ $labels.topic }} has partitions with fewer in-sync replicas than replicas",
+            wait="2m",
+        ),
+        alert(
+            "KafkaConsumerGroupLag",
+            f"sum by (consumergroup, topic) (kafka_consumergroup_lag) > {CONSUMER_LAG_ALERT}",
+            "consumer group {{ $labels.consumergroup }} is {{ $value }} records behind on {{ $labels.topic }}",
+            wait="5m",
+        ),
+    ]
+
+
 SERVICE = Service(
     spec=SPEC,
     secrets=(Secret("kafka_cluster_id", kind="uuid"),),
@@ -132,6 +153,7 @@ SERVICE = Service(
     endpoint=endpoint,
     client_env=client_env,
     probe=probe,
+    alert_rules=alert_rules,
     # kafka_exporter rather than the JMX agent: one small container instead of an agent jar in every broker JVM
     # (which the official image does not ship), and it reports what pipelines need: topics, partitions, offsets
     # and consumer-group lag. Limit: measured on the test bed after 3 minutes (21 MiB RSS, 8 MiB charged to its

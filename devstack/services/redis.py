@@ -16,6 +16,7 @@ from devstack.services.base import (
     Secret,
     Service,
     ServiceSpec,
+    alert,
     container_env,
 )
 from devstack.services.probes import RedisPing
@@ -71,6 +72,18 @@ def probe(ctx: Ctx) -> RedisPing:
     return RedisPing(ctx.host, ctx.port("redis"), ctx.secrets["redis_password"])
 
 
+def alert_rules(ctx: Ctx) -> list[dict[str, object]]:
+    # redis_exporter's metrics: near maxmemory, volatile-lru starts evicting features before their TTL
+    return [
+        alert(
+            "RedisMemoryNearMax",
+            "redis_memory_max_bytes > 0 and redis_memory_used_bytes / redis_memory_max_bytes > 0.9",
+            "Redis uses {{ $value | humanizePercentage }} of its maxmemory: features are evicted before they expire",
+            wait="5m",
+        )
+    ]
+
+
 SERVICE = Service(
     spec=SPEC,
     secrets=(Secret("redis_password", "DEVSTACK_REDIS_PASSWORD"),),
@@ -81,6 +94,7 @@ SERVICE = Service(
     endpoint=endpoint,
     client_env=client_env,
     probe=probe,
+    alert_rules=alert_rules,
     # Limit: measured on the test bed after 3 minutes (18 MiB RSS, 10 MiB charged to its cgroup), with headroom.
     exporter=Exporter(
         "redis-exporter", NAME, "redis_exporter", 9121, 32, Image(f"oliver006/redis_exporter:{REDIS_EXPORTER_VERSION}")

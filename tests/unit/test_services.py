@@ -1,0 +1,85 @@
+"""The service registry (issue 14.1): one module per service, the same contract for each, and what crosses services
+(exporters, alert rules, alert receivers) wired by data rather than by names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devstack.plan import PlanRequest, make_plan
+from devstack.render import config_files
+from devstack.services import BUILT_IN, SERVICES, assemble
+from devstack.services.base import Endpoint, Runtime
+from devstack.services.context import context
+from devstack.state import SECRET_NAMES
+
+COMPOSE = Path(__file__).resolve().parents[2] / "compose"
+SECRETS = {n: f"secret-{n}" for n in SECRET_NAMES}
+
+
+def _plan(*names: str, budget_gib: int = 40):  # type: ignore[no-untyped-def]
+    return make_plan(PlanRequest("test", names, budget_mib=budget_gib * 1024))
+
+
+@pytest.mark.parametrize("name", list(SERVICES))
+def test_every_service_keeps_the_same_contract(name: str) -> None:
+    service = SERVICES[name]
+    module = __import__(f"devstack.services.{name}", fromlist=["SERVICE"])
+    assert module.SERVICE.name == name == module.NAME, "one module per service, named after it"
+    plan = _plan(name)
+    ctx = context(plan, name, secrets=SECRETS, project="devstack-t")
+    assert isinstance(service.endpoint(ctx), Endpoint)
+    if service.spec.runtime == Runtime.K3D:
+        assert service.probe is None  # k3d's own readiness and the cluster job stand in for it
+        return
+    assert service.probe is not None and service.deadline_s > 0
+    service.probe(ctx)  # data only: building it touches nothing
+    # its Compose file runs every container its sizer gives memory to, each labelled with the service
+    doc = yaml.safe_load((COMPOSE / str(service.spec.compose_file)).read_text())
+    me = plan.service(name)
+    for container in me.containers:
+        assert container in doc["services"], f"{service.spec.compose_file} has no {container}"
+        assert doc["services"][container]["labels"]["dev.devstack.service"] == name
+    # every memory limit its Compose file reads from .env is rendered
+    env = service.env(ctx)
+    for container in me.containers:
+        text = yaml.safe_dump(doc["services"][container])
+        for var in {v for v in env if v.endswith("_MEM")}:
+            if var in text:
+                break
+        else:
+            pytest.fail(f"{container}: no rendered _MEM variable of {sorted(env)} is in its Compose service")
+
+
+def test_a_name_given_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="two services are named 'redis'"):
+        assemble([*BUILT_IN, SERVICES["redis"]])
+
+
+def test_the_exporters_the_services_declare_run_inside_the_scraper() -> None:
+    prom = SERVICES["prometheus"].spec
+    assert {e.watches for e in prom.exporters} == {s.name for s in BUILT_IN if s.exporter}
+    assert {e.image_key for e in prom.exporters} <= set(prom.images)
+
+
+def test_alerts_go_to_alertmanager_only_when_it_is_planned() -> None:
+    with_am = config_files(_plan("redis", "prometheus", "alertmanager"), SECRETS, "devstack-t")
+    doc = yaml.safe_load(with_am["config/prometheus/prometheus.yml"])
+    assert doc["alerting"] == {"alertmanagers": [{"static_configs": [{"targets": ["alertmanager:9093"]}]}]}
+    assert doc["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    rules = yaml.safe_load(with_am["config/prometheus/rules/devstack.yml"])
+    assert {g["name"]: [r["alert"] for r in g["rules"]] for g in rules["groups"]} == {
+        "redis": ["RedisMemoryNearMax"],
+        "prometheus": ["TargetDown"],
+    }
+    assert "config/alertmanager/alertmanager.yml" in with_am
+    # rules still evaluate without Alertmanager (Prometheus's own alerts page shows them); nothing is sent
+    without = yaml.safe_load(
+        config_files(_plan("redis", "prometheus"), SECRETS, "devstack-t")["config/prometheus/prometheus.yml"]
+    )
+    assert "alerting" not in without and without["rule_files"]
+    # and without Prometheus there is nothing to evaluate them
+    alone = config_files(_plan("redis", "alertmanager"), SECRETS, "devstack-t")
+    assert not any(f.startswith("config/prometheus/") for f in alone)
