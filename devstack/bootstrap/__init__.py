@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from devstack.bootstrap.report import Change
-from devstack.bootstrap.spec import Spec, spec_for
+from devstack.bootstrap.spec import CLICKHOUSE, KAFKA, MINIO, MLFLOW, REDIS, Spec, spec_for
 from devstack.endpoints import environment
 from devstack.plan import Plan
 
@@ -30,21 +30,19 @@ def run(
     spec = spec_for(plan, today or dt.datetime.now(dt.UTC).date())
     env = environment(plan, secrets)
     out: list[Change] = []
+    steps: dict[str, Callable[[], list[Change]]] = {
+        KAFKA: lambda: kafka_topics.apply(spec.topics, env["KAFKA_BOOTSTRAP_SERVERS"]),
+        MINIO: lambda: buckets.apply(
+            spec.buckets, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        ),
+        CLICKHOUSE: lambda: clickhouse_schema.apply(
+            spec.schema, env["CLICKHOUSE_URL"], env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"]
+        ),
+        MLFLOW: lambda: mlflow_setup.apply(spec.experiment, spec.registered_model, env["MLFLOW_TRACKING_URI"]),
+        REDIS: lambda: redis_features.apply(spec.feature_ttl_s, env["REDIS_URL"]),
+    }
     for system in spec.systems():
         if progress:
             progress(system)
-        if system == "kafka":
-            out += kafka_topics.apply(spec.topics, env["KAFKA_BOOTSTRAP_SERVERS"])
-        elif system == "minio":
-            out += buckets.apply(
-                spec.buckets, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
-            )
-        elif system == "clickhouse":
-            out += clickhouse_schema.apply(
-                spec.schema, env["CLICKHOUSE_URL"], env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"]
-            )
-        elif system == "mlflow":
-            out += mlflow_setup.apply(spec.experiment, spec.registered_model, env["MLFLOW_TRACKING_URI"])
-        elif system == "redis":
-            out += redis_features.apply(spec.feature_ttl_s, env["REDIS_URL"])
+        out += steps[system]()
     return out

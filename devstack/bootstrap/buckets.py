@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from devstack.bootstrap.report import CREATED, OK, UPDATED, Change
 from devstack.errors import EnvironmentProblem
+from devstack.services.minio import NAME as MINIO
 
 
 def client(endpoint: str, access_key: str, secret_key: str):  # type: ignore[no-untyped-def]
@@ -39,7 +40,7 @@ def apply(buckets: Sequence[str], endpoint: str, access_key: str, secret_key: st
                 s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
                 action = action if action == CREATED else UPDATED
             detail = "versioning enabled" if action != UPDATED else f"versioning {status or 'off'} -> enabled"
-            out.append(Change("minio", f"bucket {name}", action, detail))
+            out.append(Change(MINIO, f"bucket {name}", action, detail))
     except (BotoCoreError, ClientError) as e:
         raise EnvironmentProblem(f"the object store at {endpoint} refused: {e}", "run `devstack status`.") from None
     return out

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from devstack.bootstrap.report import CREATED, OK, Change
 from devstack.bootstrap.spec import SchemaObject
 from devstack.errors import EnvironmentProblem
+from devstack.services.clickhouse import NAME as CLICKHOUSE
 
 
 def query(url: str, user: str, password: str, sql: str, timeout: float = 30) -> str:
@@ -41,8 +42,8 @@ def apply(schema: Sequence[SchemaObject], url: str, user: str, password: str) ->
     for obj in schema:
         kind = obj.kind.lower()
         if obj.name in have:
-            out.append(Change("clickhouse", f"{kind} {obj.name}", OK))
+            out.append(Change(CLICKHOUSE, f"{kind} {obj.name}", OK))
             continue
         query(url, user, password, obj.statement)
-        out.append(Change("clickhouse", f"{kind} {obj.name}", CREATED))
+        out.append(Change(CLICKHOUSE, f"{kind} {obj.name}", CREATED))
     return out

@@ -17,6 +17,7 @@ from typing import Any
 from devstack.bootstrap.report import CREATED, DIFFERS, OK, UPDATED, Change
 from devstack.bootstrap.spec import TopicSpec
 from devstack.errors import EnvironmentProblem
+from devstack.services.kafka import NAME as KAFKA
 
 TIMEOUT_S = 30.0
 # how long every broker gets to list a topic the controller has committed (seconds; it takes milliseconds when
@@ -131,9 +132,7 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
         for t in created:
             detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
             out.append(
-                Change(
-                    "kafka", f"topic {t.name}", CREATED, f"{detail}; every broker that answered lists it ({lag:.1f}s)"
-                )
+                Change(KAFKA, f"topic {t.name}", CREATED, f"{detail}; every broker that answered lists it ({lag:.1f}s)")
             )
     if existed:
         meta = admin.list_topics(timeout=TIMEOUT_S)
@@ -165,5 +164,5 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
             action = action if action == UPDATED else DIFFERS
         if action == OK:
             notes.append(f"{len(tm.partitions)} partitions, replication {have_rf}, min.insync.replicas {t.min_insync}")
-        out.append(Change("kafka", f"topic {t.name}", action, "; ".join(notes)))
+        out.append(Change(KAFKA, f"topic {t.name}", action, "; ".join(notes)))
     return out

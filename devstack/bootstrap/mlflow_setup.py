@@ -10,6 +10,7 @@ from typing import Any
 
 from devstack.bootstrap.report import CREATED, OK, UPDATED, Change
 from devstack.errors import EnvironmentProblem
+from devstack.services.mlflow import NAME as MLFLOW
 
 SCHEME_TAG = "devstack.naming"
 SCHEME = "one experiment per day: <model>/<YYYY-MM-DD>; runs register versions of <model>"
@@ -45,7 +46,7 @@ def apply(experiment: str, model: str, base: str) -> list[Change]:
         if exp.get("lifecycle_stage") == "deleted":
             call(base, "POST", "experiments/restore", {"experiment_id": exp["experiment_id"]})
             action = UPDATED
-        out.append(Change("mlflow", f"experiment {experiment}", action, "restored" if action == UPDATED else ""))
+        out.append(Change(MLFLOW, f"experiment {experiment}", action, "restored" if action == UPDATED else ""))
     except NotFound:
         exp_id = call(base, "POST", "experiments/create", {"name": experiment})["experiment_id"]
         call(
@@ -54,10 +55,10 @@ def apply(experiment: str, model: str, base: str) -> list[Change]:
             "experiments/set-experiment-tag",
             {"experiment_id": exp_id, "key": SCHEME_TAG, "value": SCHEME},
         )
-        out.append(Change("mlflow", f"experiment {experiment}", CREATED, f"id {exp_id}"))
+        out.append(Change(MLFLOW, f"experiment {experiment}", CREATED, f"id {exp_id}"))
     try:
         call(base, "GET", "registered-models/get", name=model)
-        out.append(Change("mlflow", f"registered model {model}", OK))
+        out.append(Change(MLFLOW, f"registered model {model}", OK))
     except NotFound:
         call(
             base,
@@ -65,5 +66,5 @@ def apply(experiment: str, model: str, base: str) -> list[Change]:
             "registered-models/create",
             {"name": model, "description": f"Daily models of the reference pipeline ({SCHEME})."},
         )
-        out.append(Change("mlflow", f"registered model {model}", CREATED))
+        out.append(Change(MLFLOW, f"registered model {model}", CREATED))
     return out

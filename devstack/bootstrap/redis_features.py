@@ -5,6 +5,7 @@ from __future__ import annotations
 from devstack.bootstrap.report import OK, UPDATED, Change
 from devstack.errors import EnvironmentProblem
 from devstack.pipeline import FEATURE_KEY_PREFIX, FEATURE_TTL_KEY
+from devstack.services.redis import NAME as REDIS
 
 
 def apply(ttl_s: int, redis_url: str) -> list[Change]:
@@ -18,9 +19,9 @@ def apply(ttl_s: int, redis_url: str) -> list[Change]:
         have = raw.decode() if isinstance(raw, bytes) else raw
         if have != str(ttl_s):
             r.set(FEATURE_TTL_KEY, ttl_s)
-            out.append(Change("redis", FEATURE_TTL_KEY, UPDATED, f"feature TTL {have or 'unset'} -> {ttl_s} s"))
+            out.append(Change(REDIS, FEATURE_TTL_KEY, UPDATED, f"feature TTL {have or 'unset'} -> {ttl_s} s"))
         else:
-            out.append(Change("redis", FEATURE_TTL_KEY, OK, f"feature TTL {ttl_s} s"))
+            out.append(Change(REDIS, FEATURE_TTL_KEY, OK, f"feature TTL {ttl_s} s"))
         # a key written without EXPIRE would live forever (Redis has no TTL per key prefix)
         fixed = 0
         for key in r.scan_iter(match=f"{FEATURE_KEY_PREFIX}*", count=500):
@@ -28,7 +29,7 @@ def apply(ttl_s: int, redis_url: str) -> list[Change]:
                 r.expire(key, ttl_s)
                 fixed += 1
         if fixed:
-            out.append(Change("redis", f"{FEATURE_KEY_PREFIX}*", UPDATED, f"{fixed} keys without a TTL now expire"))
+            out.append(Change(REDIS, f"{FEATURE_KEY_PREFIX}*", UPDATED, f"{fixed} keys without a TTL now expire"))
         return out
     except redis.RedisError as e:
         raise EnvironmentProblem(f"Redis refused: {e}", "run `devstack status`.") from None

@@ -9,6 +9,11 @@ from pathlib import Path
 
 from devstack import pipeline
 from devstack.plan import Plan
+from devstack.services.clickhouse import NAME as CLICKHOUSE
+from devstack.services.kafka import NAME as KAFKA
+from devstack.services.minio import NAME as MINIO
+from devstack.services.mlflow import NAME as MLFLOW
+from devstack.services.redis import NAME as REDIS
 
 SCHEMA_FILE = Path(pipeline.__file__).parent / "clickhouse.sql"
 
@@ -41,11 +46,11 @@ class Spec:
         return [
             name
             for name, wanted in (
-                ("kafka", self.topics),
-                ("minio", self.buckets),
-                ("clickhouse", self.schema),
-                ("mlflow", self.experiment),
-                ("redis", self.feature_ttl_s),
+                (KAFKA, self.topics),
+                (MINIO, self.buckets),
+                (CLICKHOUSE, self.schema),
+                (MLFLOW, self.experiment),
+                (REDIS, self.feature_ttl_s),
             )
             if wanted
         ]
@@ -81,10 +86,10 @@ def spec_for(plan: Plan, today: dt.date) -> Spec:
     """Only for services in the plan: a stack without MLflow gets no experiment, and so on."""
     names = set(plan.names())
     return Spec(
-        topics=topics_for(plan.service("kafka").replicas) if "kafka" in names else (),
-        buckets=pipeline.BUCKETS if "minio" in names else (),
-        schema=parse_schema(SCHEMA_FILE.read_text(encoding="utf-8")) if "clickhouse" in names else (),
-        experiment=pipeline.experiment_name(today) if "mlflow" in names else "",
-        registered_model=pipeline.MODEL_NAME if "mlflow" in names else "",
-        feature_ttl_s=pipeline.FEATURE_TTL_SECONDS if "redis" in names else 0,
+        topics=topics_for(plan.service(KAFKA).replicas) if KAFKA in names else (),
+        buckets=pipeline.BUCKETS if MINIO in names else (),
+        schema=parse_schema(SCHEMA_FILE.read_text(encoding="utf-8")) if CLICKHOUSE in names else (),
+        experiment=pipeline.experiment_name(today) if MLFLOW in names else "",
+        registered_model=pipeline.MODEL_NAME if MLFLOW in names else "",
+        feature_ttl_s=pipeline.FEATURE_TTL_SECONDS if REDIS in names else 0,
     )

@@ -50,9 +50,7 @@ def web_urls(plan: Plan) -> dict[str, str]:
 
     out = {}
     for e in endpoints(plan):
-        url = e.extra.get("ui") or e.extra.get("console") or (e.url if e.url.startswith("http") else "")
-        if e.service == "clickhouse" and url:
-            url = url.rstrip("/") + "/play"
+        url = e.page or e.extra.get("ui") or e.extra.get("console") or (e.url if e.url.startswith("http") else "")
         if url:
             out[e.service] = url
     return out

@@ -22,8 +22,28 @@ from devstack.engine.compose import ComposeEngine
 from devstack.engine.docker import DockerFailed, image_exists, pull
 from devstack.errors import EnvironmentProblem, UsageError
 from devstack.plan import Plan
+from devstack.services.airflow import NAME as AIRFLOW
+from devstack.services.clickhouse import NAME as CLICKHOUSE
+from devstack.services.jupyter import NAME as JUPYTER
+from devstack.services.kafka import NAME as KAFKA
+from devstack.services.minio import NAME as MINIO
+from devstack.services.mlflow import NAME as MLFLOW
+from devstack.services.postgres import NAME as POSTGRES
+from devstack.services.redis import NAME as REDIS
+from devstack.services.spark import NAME as SPARK
 
-NEEDS = ("kafka", "spark", "clickhouse", "jupyter", "postgres", "minio", "mlflow", "airflow", "redis")
+# the services of the reference pipeline
+NEEDS = (
+    KAFKA,
+    SPARK,
+    CLICKHOUSE,
+    JUPYTER,
+    POSTGRES,
+    MINIO,
+    MLFLOW,
+    AIRFLOW,
+    REDIS,
+)
 PROFILE = "demo"
 
 

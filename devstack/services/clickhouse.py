@@ -69,12 +69,10 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
+    url = f"http://{ctx.host}:{ctx.port('http')}"
+    # its built-in SQL page
     return Endpoint(
-        NAME,
-        f"http://{ctx.host}:{ctx.port('http')}",
-        USER,
-        "clickhouse_password",
-        {"native": f"{ctx.host}:{ctx.port('native')}"},
+        NAME, url, USER, "clickhouse_password", {"native": f"{ctx.host}:{ctx.port('native')}"}, f"{url}/play"
     )
 
 
