@@ -185,8 +185,10 @@ def snapshot_table(snap: Snapshot, plan: Plan | None, history: History, *, fold:
         return Text(f"{snap.engine_error}: retrying every few seconds (Ctrl-C quits).", style="bold red")
     from rich import box
 
+    services = snap.services(plan.names() if plan else [], elsewhere(plan))
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
-    t.add_column("service", no_wrap=True, min_width=10)
+    # a service's whole name, whatever else the width squeezes: it is what the row is about
+    t.add_column("service", no_wrap=True, min_width=max([10, *map(len, services)]))
     for col, just in (("state", "left"), ("health", "left"), ("up", "right")):
         t.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
     t.add_column("memory", no_wrap=True, min_width=10)
@@ -194,7 +196,7 @@ def snapshot_table(snap: Snapshot, plan: Plan | None, history: History, *, fold:
         t.add_column(col, justify="right", no_wrap=True)
     style = {"healthy": "green", "starting": "yellow", "unhealthy": "red", "down": "red"}
     folded = 0
-    for name, s in snap.services(plan.names() if plan else [], elsewhere(plan)).items():
+    for name, s in services.items():
         peak = history.peaks.get(name)
         t.add_row(
             name,

@@ -21,7 +21,18 @@ from devstack.render import render
 from tests.testbed_images import testbed_images
 
 pytestmark = pytest.mark.engine
-SERVICES = ["kafka", "spark", "clickhouse", "postgres", "minio", "redis", "mlflow", "airflow", "prometheus"]
+SERVICES = [
+    "kafka",
+    "spark",
+    "clickhouse",
+    "postgres",
+    "minio",
+    "redis",
+    "mlflow",
+    "airflow",
+    "prometheus",
+    "alertmanager",
+]
 NEEDED = [f"DEVSTACK_IMAGE_{s.upper()}" for s in SERVICES]
 PROJECT = "devstack-e2e-render"
 

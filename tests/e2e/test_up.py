@@ -25,7 +25,7 @@ STACK = "e2e"
 PROJECT = f"devstack-{STACK}"
 # every Compose service of the full profile: Seldon's k3d cluster cannot start here (no k3s image can be pulled);
 # tests/e2e/test_seldon_up.py checks what `up` says when the plan holds it
-COMPOSE = "kafka,spark,clickhouse,postgres,minio,redis,mlflow,airflow,jupyter,prometheus"
+COMPOSE = "kafka,spark,clickhouse,postgres,minio,redis,mlflow,airflow,jupyter,prometheus,alertmanager"
 UP = ("up", "--services", COMPOSE, "--budget", "16g", "--stack", STACK)
 
 
@@ -83,6 +83,7 @@ def test_up_brings_every_compose_service_to_healthy(up: dict) -> None:
         "airflow",
         "jupyter",
         "prometheus",
+        "alertmanager",
     }
     assert all(s["ok"] for s in up["services"].values()), up["services"]
     assert up["skipped"] == []

@@ -74,6 +74,7 @@ def test_plan_json_full_28g() -> None:
         "airflow",
         "jupyter",
         "prometheus",
+        "alertmanager",
         "seldon",
     }
 
