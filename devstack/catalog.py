@@ -13,7 +13,9 @@ recorded with the platforms they really publish so `doctor` can warn about emula
 
 from __future__ import annotations
 
-from devstack.services import SERVICES
+from collections.abc import Iterator, Mapping
+
+from devstack.services import BUILT_IN_NAMES, SERVICES
 from devstack.services.base import (
     AMD64_ONLY,
     MULTI_ARCH,
@@ -52,9 +54,24 @@ __all__ = [
     "upstream_platforms",
 ]
 
-CATALOG: dict[str, ServiceSpec] = {name: s.spec for name, s in SERVICES.items()}
 
-SERVICE_NAMES = tuple(CATALOG)
+class _Catalog(Mapping[str, ServiceSpec]):
+    """Every service's catalog entry, read live from the registry, so an add-on is in it once registered."""
+
+    def __getitem__(self, name: str) -> ServiceSpec:
+        return SERVICES[name].spec
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SERVICES)
+
+    def __len__(self) -> int:
+        return len(SERVICES)
+
+
+CATALOG: Mapping[str, ServiceSpec] = _Catalog()
+
+# the built-in services, in catalog order (add-ons come after them in CATALOG)
+SERVICE_NAMES = BUILT_IN_NAMES
 
 
 def upstream_platforms(service: str) -> dict[str, tuple[str, ...]]:
@@ -73,7 +90,7 @@ def closure(names: list[str] | tuple[str, ...]) -> list[str]:
             continue
         wanted.add(n)
         stack.extend(CATALOG[n].depends_on)
-    return [n for n in SERVICE_NAMES if n in wanted]
+    return [n for n in CATALOG if n in wanted]
 
 
 def exporters_for(name: str, among: list[str] | tuple[str, ...]) -> tuple[Exporter, ...]:

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from devstack.catalog import CATALOG, SERVICE_NAMES
+from devstack.catalog import CATALOG
 from devstack.errors import UsageError
 from devstack.plan import PlanRequest
 from devstack.profiles import LoadedProfile, Override, ServiceSettings, load_override, load_profile
@@ -33,10 +33,10 @@ class Selection:
 def parse_services(text: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
-        raise UsageError("--services is empty.", f"name some of: {', '.join(SERVICE_NAMES)}.")
+        raise UsageError("--services is empty.", f"name some of: {', '.join(CATALOG)}.")
     for n in names:
         if n not in CATALOG:
-            raise UsageError(f"unknown service {n!r} in --services.", f"use some of: {', '.join(SERVICE_NAMES)}.")
+            raise UsageError(f"unknown service {n!r} in --services.", f"use some of: {', '.join(CATALOG)}.")
     return names
 
 
@@ -57,7 +57,8 @@ def select(
 ) -> Selection:
     override_path, override = load_override(config, cwd or Path.cwd())
     loaded = load_profile(profile or override.profile or DEFAULT_PROFILE)
-    chosen = parse_services(services) if services is not None else tuple(loaded.profile.services)
+    # the add-ons devstack.yaml declares run with the profile's services, unless --services says which to run
+    chosen = parse_services(services) if services is not None else (*loaded.profile.services, *override.addons)
     settings = {
         n: _merge(loaded.profile.services.get(n), override.services.get(n))
         for n in set(chosen) | set(loaded.profile.services) | set(override.services)

@@ -32,12 +32,16 @@ from devstack.services.probes import (
     ProbeSpec,
     PrometheusTargets,
     RedisPing,
+    ShellHealthcheck,
     SparkWorkers,
 )
 from devstack.targets import JobHealth, describe, parse_targets, summarize
 
-# seconds to healthy on a loaded 2-core laptop, measured on the test bed with headroom (each service's module)
-DEADLINES = {n: s.deadline_s for n, s in SERVICES.items() if s.probe is not None}
+
+def probe_deadlines() -> dict[str, int]:
+    """Seconds to healthy on a loaded 2-core laptop, measured on the test bed with headroom (each service's module;
+    an add-on's from its declaration)."""
+    return {n: s.deadline_s for n, s in SERVICES.items() if s.probe is not None}
 
 
 # What a starting service waits on, in the order it meets them; `up --json` reports the seconds of each, so a
@@ -266,6 +270,9 @@ def run_probe(spec: ProbeSpec, plan: Plan, *, quick: bool = False) -> tuple[bool
         return run_spark(spec)
     if isinstance(spec, AirflowHealth):
         return run_airflow(spec)
+    if isinstance(spec, ShellHealthcheck):
+        # wait_healthy probes only once Compose calls the container healthy, and that is this command's answer
+        return True, f"its Compose healthcheck: {spec.command}"
     if isinstance(spec, PrometheusTargets):
         return run_prometheus(spec, plan)
     raise TypeError(f"no runner for {type(spec).__name__}")
@@ -282,15 +289,22 @@ def probe(plan: Plan, secrets: dict[str, str], name: str, *, quick: bool = False
     return Probe(name, ok, detail)
 
 
-# service -> its probe as `wait_healthy` runs it (a test may put a script in its place)
+# service -> its probe as `wait_healthy` runs it, for the built-in services (a test may put a script in its place);
+# an add-on's is looked up when it is probed (probe_of)
 PROBES: dict[str, Callable[[Plan, dict[str, str]], Probe]] = {
     n: partial(probe, name=n) for n, s in SERVICES.items() if s.probe is not None
 }
 
 
+def probe_of(name: str) -> Callable[[Plan, dict[str, str]], Probe] | None:
+    if name in PROBES:
+        return PROBES[name]
+    return partial(probe, name=name) if name in SERVICES and SERVICES[name].probe is not None else None
+
+
 def probe_once(plan: Plan, secrets: dict[str, str], services: list[str] | None = None) -> dict[str, Probe]:
     """Every probe once, in parallel (for `status`): no waiting, no round trip through Kafka."""
-    names = [n for n in (services or plan.names()) if n in PROBES]
+    names = [n for n in (services or plan.names()) if probe_of(n) is not None]
 
     def one(n: str) -> Probe:
         t0 = time.monotonic()
@@ -317,8 +331,9 @@ def wait_healthy(
     so a slow start is not mistaken for a dead one); `not_ready(service)` says why Compose's own healthchecks
     do not agree yet: a probe can pass early, e.g. Kafka's metadata lists a killed broker until its session
     times out, so both must agree. Each returned Probe says how long it waited on what (WAITED_ON)."""
-    names = [n for n in plan.names() if n in PROBES]
-    limits = {**DEADLINES, **(deadlines or {})}
+    probes = {n: p for n in plan.names() if (p := probe_of(n)) is not None}
+    names = list(probes)
+    limits = {**probe_deadlines(), **(deadlines or {})}
 
     def watch(n: str) -> Probe:
         t0 = time.monotonic()
@@ -340,7 +355,7 @@ def wait_healthy(
             # Compose's healthchecks first (one engine call for all services): a probe runs only once they pass,
             # which keeps a starting stack free of probe traffic on a small machine
             why_not = not_ready(n)
-            p = Probe(n, False, why_not.detail) if why_not else PROBES[n](plan, secrets)
+            p = Probe(n, False, why_not.detail) if why_not else probes[n](plan, secrets)
             # the time since the last look goes to what this look found the service waiting on
             now = time.monotonic()
             phase = why_not.phase if why_not else "probe"

@@ -30,7 +30,8 @@ from devstack.catalog import (
 from devstack.errors import BudgetTooLarge, BudgetTooSmall, UsageError
 from devstack.knobs import with_exporters
 from devstack.profiles import ServiceSettings
-from devstack.services import SIZERS
+from devstack.services import SERVICES, SIZERS, register_addons
+from devstack.services.addon import AddonDecl, addon_service
 from devstack.units import fmt_mib
 
 PRIORITY_WEIGHT = {1: 1.0, 2: 0.7, 3: 0.4}
@@ -104,6 +105,8 @@ class Plan:
     engine_mib: int | None
     host_mib: int | None
     arch: str
+    # the planned add-ons' declarations from devstack.yaml (services/addon.py), so a later command knows them
+    addons: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def service(self, name: str) -> ServicePlan:
         for s in self.services:
@@ -309,6 +312,7 @@ def make_plan(req: PlanRequest) -> Plan:
         engine_mib=req.engine_mib,
         host_mib=req.host_mib,
         arch=req.arch,
+        addons={p.name: dict(d) for p in planned if (d := SERVICES[p.name].declaration) is not None},
     )
 
 
@@ -472,6 +476,9 @@ def _notes(req: PlanRequest, budget: int, total: int, planned: list[ServicePlan]
 def plan_from_dict(d: dict[str, Any]) -> Plan:
     """A plan back from plan.json (the stack dir's record of what it was rendered from)."""
     data = dict(d)
+    # its add-ons first (those this process has not read from devstack.yaml): the rest looks services up by name
+    addons = data.get("addons") or {}
+    register_addons((addon_service(n, AddonDecl.from_dict(a)) for n, a in addons.items()), override=False)
     data["services"] = tuple(ServicePlan(**s) for s in data["services"])
     data["reasons"] = tuple(data["reasons"])
     data["notes"] = tuple(data["notes"])

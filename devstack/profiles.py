@@ -18,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from devstack.catalog import CATALOG, SERVICE_NAMES
 from devstack.errors import ConfigError, UsageError
 from devstack.resources import profiles_dir
+from devstack.services import BUILT_IN_NAMES, register_addons
+from devstack.services.addon import AddonDecl, addon_service
+from devstack.services.base import Group
 from devstack.units import parse_size
 
 OVERRIDE_FILE = "devstack.yaml"
@@ -234,9 +237,198 @@ class Profile(_Services):
         return self
 
 
-class Override(_Services):
-    """The user's `devstack.yaml`: budget, profile, bind address, per-service settings."""
+ADDON_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,30}$"
+_PORT_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
+_GROUPS = tuple(g.value for g in Group)
 
+
+class AddonMemory(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    floor: int
+    target: int | None = None
+    ceiling: int | None = None
+
+    @field_validator("floor", "target", "ceiling", mode="before")
+    @classmethod
+    def _mem(cls, v: Any) -> int | None:
+        return None if v is None else _size(v, "memory")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AddonMemory:
+        if self.floor < 32:
+            raise ValueError(f"floor {self.floor}m is below 32m, too little for any container to start")
+        target = self.target if self.target is not None else self.floor
+        if target < self.floor:
+            raise ValueError(f"target {target}m is below floor {self.floor}m")
+        if self.ceiling is not None and self.ceiling < target:
+            raise ValueError(f"ceiling {self.ceiling}m is below target {target}m")
+        return self
+
+
+class AddonHealth(BaseModel):
+    """How devstack knows the add-on is up: an HTTP GET on one of its ports that answers 2xx, or a shell command
+    inside its container (its Compose healthcheck)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: str | None = None
+    path: str = "/"
+    command: str | None = None
+    deadline: int = Field(default=120, ge=10, le=1800, description="seconds to healthy")
+
+    @model_validator(mode="after")
+    def _one(self) -> AddonHealth:
+        if (self.port is None) == (self.command is None):
+            raise ValueError("give either port (an HTTP check on that port) or command (run in the container)")
+        if not self.path.startswith("/"):
+            raise ValueError(f"path {self.path!r} must start with /")
+        return self
+
+
+class AddonMetrics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    port: str
+    path: str = "/metrics"
+
+
+class Addon(BaseModel):
+    """A service of the user's own, declared under `addons:` in devstack.yaml (services/addon.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    image: str
+    title: str = ""
+    group: str = "orchestration"
+    ports: dict[str, int | str] = Field(default_factory=dict)
+    memory: AddonMemory
+    health: AddonHealth
+    env: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    command: list[str] | None = None
+    volumes: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    metrics: AddonMetrics | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, v: str) -> str:
+        return str(ServiceSettings._image(v))
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str) -> str:
+        if v not in _GROUPS:
+            raise ValueError(f"group {v!r} is not one of the seed's: {', '.join(_GROUPS)}")
+        return v
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, v: dict[str, int | str]) -> dict[str, int | str]:
+        for name, port in v.items():
+            if not _PORT_NAME.match(name):
+                raise ValueError(f"port name {name!r}: use lower-case letters, digits and '-'")
+            _addon_port(name, port)
+        return v
+
+    @field_validator("volumes")
+    @classmethod
+    def _volumes(cls, v: list[str]) -> list[str]:
+        for path in v:
+            if not path.startswith("/"):
+                raise ValueError(f"volume {path!r} must be an absolute path inside the container")
+        return v
+
+    @model_validator(mode="after")
+    def _ports_named(self) -> Addon:
+        names = ", ".join(self.ports) or "none"
+        if self.health.port is not None and self.health.port not in self.ports:
+            raise ValueError(f"health.port {self.health.port!r} is not one of its ports ({names})")
+        if self.metrics is not None and self.metrics.port not in self.ports:
+            raise ValueError(f"metrics.port {self.metrics.port!r} is not one of its ports ({names})")
+        return self
+
+    def declaration(self) -> AddonDecl:
+        target = self.memory.target if self.memory.target is not None else self.memory.floor
+        return AddonDecl(
+            image=self.image,
+            ports={name: _addon_port(name, port) for name, port in self.ports.items()},
+            floor_mib=self.memory.floor,
+            target_mib=target,
+            ceiling_mib=self.memory.ceiling if self.memory.ceiling is not None else target,
+            group=self.group,
+            title=self.title,
+            health_port=self.health.port,
+            health_path=self.health.path,
+            health_command=self.health.command,
+            deadline_s=self.health.deadline,
+            env={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in self.env.items()},
+            command=tuple(self.command or ()),
+            volumes=tuple(self.volumes),
+            depends_on=tuple(self.depends_on),
+            metrics_port=self.metrics.port if self.metrics else None,
+            metrics_path=self.metrics.path if self.metrics else "/metrics",
+        )
+
+
+def _addon_port(name: str, port: int | str) -> tuple[int, int]:
+    """(container, host) from `8080` (the same on the host) or `"18080:8080"` (host:container)."""
+    host_s, _, container_s = str(port).rpartition(":")
+    try:
+        container = int(container_s)
+        host = int(host_s) if host_s else container
+    except ValueError:
+        raise ValueError(f'port {name}={port!r}: give a port number, or "host:container" numbers') from None
+    for p in (container, host):
+        if not 1 <= p <= 65535:
+            raise ValueError(f"port {name}={p} is outside 1-65535")
+    if host < 1024:
+        raise ValueError(f'port {name}: host port {host} is privileged (below 1024); publish it as "18080:{container}"')
+    return container, host
+
+
+class _Addons(BaseModel):
+    """The `addons:` part of devstack.yaml, read first: the services it declares are known to the rest."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    addons: dict[str, Addon] = Field(default_factory=dict)
+
+    @field_validator("addons", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if isinstance(v, dict):
+            for name in v:
+                if not isinstance(name, str) or not re.fullmatch(ADDON_NAME_PATTERN, name):
+                    raise ValueError(
+                        f"addons.{name}|{name!r} is not an add-on name|use 1-31 lower-case letters, digits and '-', "
+                        "starting with a letter."
+                    )
+                if name in BUILT_IN_NAMES:
+                    raise ValueError(
+                        f"addons.{name}|{name!r} is a built-in service|give the add-on another name, or set the "
+                        f"built-in one under services.{name}."
+                    )
+        return v
+
+    @model_validator(mode="after")
+    def _dependencies(self) -> _Addons:
+        known = set(BUILT_IN_NAMES) | set(self.addons)
+        for name, a in self.addons.items():
+            for dep in a.depends_on:
+                if dep not in known:
+                    raise ValueError(
+                        f"addons.{name}.depends_on|unknown service {dep!r}|use a built-in service or another add-on."
+                    )
+        return self
+
+
+class Override(_Services):
+    """The user's `devstack.yaml`: budget, profile, bind address, per-service settings, add-on services."""
+
+    addons: dict[str, Addon] = Field(default_factory=dict)
     profile: str | None = None
     budget: int | None = None
     bind: str = "127.0.0.1"
@@ -270,12 +462,20 @@ _FIX_BY_TYPE = {
     "greater_than_equal": "give a larger number.",
     "less_than_equal": "give a smaller number.",
     "string_pattern_mismatch": "use lower-case letters, digits, '-' and '_'.",
+    "missing": "add it.",
 }
+# the generic fix of a field without a fix of its own, by the top-level key it is under
+_FIX_BY_SECTION = {"addons": "see README.md, section Add-on services, for a declaration to start from."}
 
 
 def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
     if len(loc) >= 3 and loc[0] == "services":
         return ", ".join(ServiceSettings.model_fields)
+    if len(loc) == 3 and loc[0] == "addons":
+        return ", ".join(Addon.model_fields)
+    if len(loc) == 4 and loc[0] == "addons" and loc[2] in ("memory", "health", "metrics"):
+        inner: dict[str, type[BaseModel]] = {"memory": AddonMemory, "health": AddonHealth, "metrics": AddonMetrics}
+        return ", ".join(inner[str(loc[2])].model_fields)
     return ", ".join(model.model_fields)
 
 
@@ -295,10 +495,13 @@ def _validate(model: type[BaseModel], data: Any, path: Path) -> Any:
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
-        loc = tuple(p for p in err["loc"] if p not in ("function-after[_fits_catalog(), _Services]",))
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
         field = ".".join(str(p) for p in loc) or None
         msg = err["msg"].removeprefix("Value error, ")
-        fix = _FIX_BY_TYPE.get(err["type"], "see README.md, section Profiles and overrides.")
+        section = _FIX_BY_SECTION.get(str(loc[0]) if loc else "", "see README.md, section Profiles and overrides.")
+        fix = _FIX_BY_TYPE.get(err["type"], section)
+        if err["type"] == "missing" and loc and loc[0] == "addons":
+            fix = "add it: an add-on needs image, memory (floor) and health (port or command)."
         fix = fix.format(allowed=_allowed_fields(model, loc))
         if msg.count("|") == 2:
             field, msg, fix = msg.split("|")
@@ -343,4 +546,8 @@ def load_override(config: str | None, cwd: Path) -> tuple[Path | None, Override]
         path = cwd / OVERRIDE_FILE
         if not path.exists():
             return None, Override()
-    return path, _validate(Override, _read_yaml(path), path)
+    data = _read_yaml(path)
+    # its add-ons first: once registered, `services:`, --services and the profiles may name them
+    addons = _validate(_Addons, data, path).addons
+    register_addons(addon_service(name, a.declaration()) for name, a in addons.items())
+    return path, _validate(Override, data, path)

@@ -115,6 +115,14 @@ def has_pipeline(plan: Plan) -> bool:
     return all(n in plan.names() for n in PIPELINE_NEEDS)
 
 
+def compose_text(name: str) -> str:
+    """A Compose file's text: the shipped compose/<file>, or the one devstack generates for an add-on."""
+    for spec in CATALOG.values():
+        if spec.compose_file == name and spec.generated_compose is not None:
+            return spec.generated_compose
+    return (compose_dir() / name).read_text(encoding="utf-8")
+
+
 def compose_files(plan: Plan) -> list[str]:
     files = [f for n in plan.names() if (f := CATALOG[n].compose_file)]
     return [*files, PIPELINE_FILE] if has_pipeline(plan) else files
@@ -130,7 +138,7 @@ START_INTERVAL = "2s"
 def _start_interval_yaml(plan: Plan) -> str:
     services: dict[str, object] = {}
     for f in compose_files(plan):
-        doc = yaml.safe_load((compose_dir() / f).read_text(encoding="utf-8"))
+        doc = yaml.safe_load(compose_text(f))
         for name, svc in (doc.get("services") or {}).items():
             if isinstance(svc, dict) and "healthcheck" in svc and not svc["healthcheck"].get("disable"):
                 services[name] = {"healthcheck": {"start_interval": START_INTERVAL}}
@@ -270,7 +278,7 @@ def render(
         (directory / START_INTERVAL_FILE).unlink(missing_ok=True)
     written = []
     for f in compose_files(plan):
-        write_atomic(directory / "compose" / f, (compose_dir() / f).read_text(encoding="utf-8"))
+        write_atomic(directory / "compose" / f, compose_text(f))
         written.append(directory / "compose" / f)
     for rel, text in files.items():
         mode = 0o755 if rel.endswith(".sh") else 0o644

@@ -1,14 +1,18 @@
 """The registry: every service devstack can run, one module each, in catalog order (the order plans, tables and
-rendered files list them in).
+rendered files list them in), then the user's add-ons.
 
 Adding a service is one module here (a `SERVICE` built from `base.Service`), its Compose file under compose/,
 and its test-bed image. The registry wires what crosses services: the exporters a service declares run inside
 the scraping service's memory, with their images among its images.
+
+Add-ons (`addons:` in devstack.yaml, see services/addon.py) join the registry when the override file is read or
+a stack's plan.json is loaded, so the planner, render, health and the dashboard see no difference. The registry
+is the one mutable thing here: views of it (catalog.CATALOG, SIZERS) read it live.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from devstack.knobs import Sized
@@ -61,4 +65,32 @@ def assemble(services: Iterable[Service]) -> dict[str, Service]:
 
 
 SERVICES: dict[str, Service] = assemble(BUILT_IN)
-SIZERS: dict[str, Callable[[int, int], Sized]] = {n: s.size for n, s in SERVICES.items()}
+BUILT_IN_NAMES = tuple(SERVICES)
+
+
+def register_addons(addons: Iterable[Service], *, override: bool = True) -> None:
+    """Add the user's add-on services. `override`: a declaration read now from devstack.yaml replaces one of the
+    same name; a stack's plan.json (override=False) only adds those this process has not read from devstack.yaml,
+    so a stack planned before keeps its add-ons while a changed declaration wins. A name of a built-in service is
+    refused by the add-on's validation before it gets here."""
+    for s in addons:
+        if s.name in BUILT_IN_NAMES:
+            raise ValueError(f"{s.name!r} is a built-in service")
+        if override or s.name not in SERVICES:
+            SERVICES[s.name] = s
+
+
+class _Sizers(Mapping[str, Callable[[int, int], Sized]]):
+    """Each service's sizer, read live from the registry (add-ons included)."""
+
+    def __getitem__(self, name: str) -> Callable[[int, int], Sized]:
+        return SERVICES[name].size
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SERVICES)
+
+    def __len__(self) -> int:
+        return len(SERVICES)
+
+
+SIZERS: Mapping[str, Callable[[int, int], Sized]] = _Sizers()

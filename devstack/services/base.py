@@ -122,6 +122,8 @@ class ServiceSpec:
     user: str | None = None  # the user name devstack creates for it, shown in the endpoint table
     summary: str = ""
     exporters: tuple[Exporter, ...] = ()  # run beside it for services planned alongside it
+    # the Compose file's text when devstack generates it (an add-on), rather than shipping compose/<compose_file>
+    generated_compose: str | None = None
 
 
 # a Compose service named so runs once and exits (Airflow's migration): `up` waits for it to complete, status does
@@ -256,6 +258,8 @@ class Service:
     # Prometheus alerting rules on its metrics (rule dicts: alert, expr, for, labels, annotations)
     alert_rules: Callable[[Ctx], list[dict[str, object]]] = _no_jobs
     receives_alerts: str | None = None  # where the scraper sends alerts to it, on the Compose network
+    # an add-on's declaration from devstack.yaml, kept in plan.json so later commands know the service
+    declaration: Mapping[str, object] | None = None
     scrapes: bool = False  # it scrapes the others: it runs their exporters and writes the stack's scrape jobs
 
     @property

@@ -80,4 +80,21 @@ class PrometheusTargets:
     base: str
 
 
-ProbeSpec = HttpProbe | RedisPing | PgQuery | KafkaRoundTrip | SparkWorkers | AirflowHealth | PrometheusTargets
+@dataclass(frozen=True)
+class ShellHealthcheck:
+    """The service is judged by its Compose healthcheck, a shell command inside its container: health waits for
+    Compose to call it healthy before any probe, so nothing more is asked (an add-on's `health: {command}`)."""
+
+    command: str
+
+
+ProbeSpec = (
+    ShellHealthcheck
+    | HttpProbe
+    | RedisPing
+    | PgQuery
+    | KafkaRoundTrip
+    | SparkWorkers
+    | AirflowHealth
+    | PrometheusTargets
+)

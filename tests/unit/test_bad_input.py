@@ -10,6 +10,12 @@ import pytest
 
 from tests.conftest import run_cli
 
+
+def _addon(name: str, health: str, ports: str = "{}") -> str:
+    head = f"addons:\n  {name}:\n    image: nginx:1.27\n"
+    return head + f"    ports: {ports}\n    memory: {{floor: 64m}}\n    health: {health}\n"
+
+
 CASES: dict[str, tuple[str, list[str], str]] = {
     # name: (devstack.yaml text or "" for none, extra args, text the message must contain)
     "broken yaml": ("budget: [20g\n", [], "broken YAML"),
@@ -37,6 +43,47 @@ CASES: dict[str, tuple[str, list[str], str]] = {
     "budget not a size": ("", ["--budget", "lots"], "is not a size"),
     "missing config file": ("", ["--config", "/nonexistent/devstack.yaml"], "no such file"),
     "config is a directory": ("", ["--config", "/tmp"], "is a directory"),
+    # add-on services (issue 14.2)
+    "add-on named like a built-in": (_addon("redis", "{command: 'true'}"), [], "'redis' is a built-in service"),
+    "add-on name not allowed": (_addon("My_Svc", "{command: 'true'}"), [], "'My_Svc' is not an add-on name"),
+    "add-on without health": ("addons:\n  web:\n    image: nginx\n    memory: {floor: 64m}\n", [], "health"),
+    "add-on health on no port": (_addon("web", "{port: http}"), [], "health.port 'http' is not one of its ports"),
+    "add-on health twice": (_addon("web", "{port: http, command: 'true'}", "{http: 8080}"), [], "give either"),
+    "add-on target below floor": (
+        "addons:\n  web:\n    image: nginx\n    memory: {floor: 256m, target: 64m}\n    health: {command: 'true'}\n",
+        [],
+        "target 64m is below floor 256m",
+    ),
+    "add-on privileged host port": (_addon("web", "{port: http}", "{http: 80}"), [], "privileged"),
+    "add-on port not a number": (_addon("web", "{port: http}", "{http: 'eighty'}"), [], "give a port number"),
+    "add-on unknown dependency": (
+        "addons:\n  web:\n    image: nginx\n    memory: {floor: 64m}\n    health: {command: 'true'}\n"
+        "    depends_on: [postgress]\n",
+        [],
+        "unknown service 'postgress'",
+    ),
+    "add-on unknown field": (
+        "addons:\n  web:\n    image: nginx\n    memory: {floor: 64m}\n    health: {command: 'true'}\n    colour: red\n",
+        [],
+        "colour",
+    ),
+    "add-on bad image": (
+        "addons:\n  web:\n    image: 'not an image'\n    memory: {floor: 64m}\n    health: {command: 'true'}\n",
+        [],
+        "not an image reference",
+    ),
+    "add-on relative volume": (
+        "addons:\n  web:\n    image: nginx\n    memory: {floor: 64m}\n    health: {command: 'true'}\n"
+        "    volumes: [data]\n",
+        [],
+        "must be an absolute path",
+    ),
+    "add-on port clash": (_addon("web", "{port: http}", "{http: 6379}"), ["--services", "redis,web"], "6379"),
+    "add-on unknown group": (
+        "addons:\n  web:\n    image: nginx\n    group: misc\n    memory: {floor: 64m}\n    health: {command: 'true'}\n",
+        [],
+        "not one of the seed's",
+    ),
 }
 
 
@@ -52,7 +99,7 @@ def test_bad_input_one_line_exit_2(name: str, tmp_path: Path) -> None:
     assert len(err.splitlines()) == 1, err
     assert expect in err, err
     assert "Fix:" in err, err
-    if text and name not in ("unknown profile", "port clash in override"):
+    if text and name not in ("unknown profile", "port clash in override", "add-on port clash"):
         assert "devstack.yaml" in err  # the file is named
 
 
