@@ -108,12 +108,12 @@ def watch(name: str, cmd: str | None, window: float, env: dict[str, str]) -> dic
 
 def sampling_choice(rounds: int) -> None:
     """One tick of memory for every container, three ways, with the engine's CPU for each: the measurement
-    behind the sampler's design (devstack/monitor.py)."""
+    behind the sampler's design (devstack/monitor/sampler.py)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import docker
 
-    from devstack.monitor import Sampler
+    from devstack.monitor.sampler import Sampler
 
     api = docker.from_env().api
     ids = [c["Id"] for c in api.containers(filters={"label": f"com.docker.compose.project={PROJECT}"})]
@@ -151,9 +151,9 @@ def sampling_choice(rounds: int) -> None:
 
 def refresh_latency(runs: int) -> list[float]:
     """docker kill -> the dashboard's table shows the service down, through the real backend and engine."""
-    from devstack.dashboard.app import DashboardApp
-    from devstack.dashboard.backend import make_backend
-    from devstack.dashboard.widgets import ServicesTable
+    from devstack.ui.tui.app import DashboardApp
+    from devstack.ui.tui.backend import make_backend
+    from devstack.ui.tui.widgets import ServicesTable
 
     out: list[float] = []
 

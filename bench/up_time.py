@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from devstack.catalog import CATALOG, Runtime  # noqa: E402
-from devstack.profiles import load_profile  # noqa: E402
+from devstack.planning.catalog import CATALOG, Runtime  # noqa: E402
+from devstack.planning.profiles import load_profile  # noqa: E402
 from tests.testbed_images import testbed_images  # noqa: E402
 
 STACK = "bench"

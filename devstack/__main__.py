@@ -1,5 +1,5 @@
 """`python -m devstack` runs the CLI."""
 
-from devstack.cli import main
+from devstack.ui.cli import main
 
 raise SystemExit(main())

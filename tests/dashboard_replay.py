@@ -16,9 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from devstack.dashboard.backend import Preview, web_urls
-from devstack.monitor import ContainerSample, Peak, Snapshot
-from devstack.plan import Plan, plan_from_dict
+from devstack.monitor.sampler import ContainerSample, Peak, Snapshot
+from devstack.planning.plan import Plan, plan_from_dict
+from devstack.ui.tui.backend import Preview, web_urls
 
 RECORDING = Path(__file__).parent / "fixtures" / "dashboard" / "recording.json"
 
@@ -73,9 +73,9 @@ class ReplayBackend:
     def preview(self, profile: str, budget: str) -> Preview:
         from dataclasses import replace
 
-        from devstack.config import plan_request, select
-        from devstack.plan import make_plan
-        from devstack.stack import _describe_changes
+        from devstack.lifecycle.stack import _describe_changes
+        from devstack.planning.config import plan_request, select
+        from devstack.planning.plan import make_plan
 
         sel = select(profile=profile or self._plan.profile, services=None, budget=budget, config=None, stack="x")
         sel = replace(sel, services=tuple(self._plan.names()))
@@ -92,8 +92,8 @@ class ReplayBackend:
 def record(stack: str, out: Path, ticks: int, interval: float) -> None:
     import docker
 
-    from devstack.monitor import Sampler
-    from devstack.stack import open_stack
+    from devstack.lifecycle.stack import open_stack
+    from devstack.monitor.sampler import Sampler
 
     _, project, plan = open_stack(stack)
     sampler = Sampler(project)

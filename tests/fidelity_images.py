@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from devstack import seldon
-from devstack.catalog import CATALOG
+from devstack.planning import seldon
+from devstack.planning.catalog import CATALOG
 
 
 def run_refs() -> dict[tuple[str, str], str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devstack.resources import model_runtime_file
+from devstack.core.resources import model_runtime_file
 
 
 def model_runtime_pins() -> list[str]:

@@ -17,7 +17,7 @@ def shifted_env(
 ) -> dict[str, str]:
     """The CLI's environment for such a stack: the test images, XDG_STATE_HOME at `state`, the devstack.yaml there
     (`extra` adds settings per service, e.g. replicas). Fails the test when a test image is missing."""
-    from devstack.catalog import CATALOG
+    from devstack.planning.catalog import CATALOG
 
     have = testbed.testbed_images()
     missing = [n for n in images if f"DEVSTACK_IMAGE_{n}" not in have]

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack import pipeline
+from devstack.core.errors import EnvironmentProblem, UsageError
 from devstack.demo.counts import Counts, clickhouse_counts, redis_features, topic_records
-from devstack.engine.compose import ComposeEngine
-from devstack.engine.docker import DockerFailed, image_exists, pull
-from devstack.errors import EnvironmentProblem, UsageError
-from devstack.plan import Plan
+from devstack.planning.plan import Plan
+from devstack.runtime.engine.compose import ComposeEngine
+from devstack.runtime.engine.docker import DockerFailed, image_exists, pull
 from devstack.services.airflow import NAME as AIRFLOW
 from devstack.services.clickhouse import NAME as CLICKHOUSE
 from devstack.services.jupyter import NAME as JUPYTER
@@ -92,7 +92,7 @@ def produce_ticks(bootstrap_servers: str, count: int, spacing_ms: int, seq0: int
 
     per_symbol = -(-count // len(SYMBOLS))
     start_ms = int(time.time() * 1000) - per_symbol * spacing_ms
-    from devstack.bootstrap.kafka_topics import client_conf
+    from devstack.lifecycle.bootstrap.kafka_topics import client_conf
 
     p = Producer(client_conf(bootstrap_servers, acks="all", **{"linger.ms": 20, "enable.idempotence": True}))
     failed: list[str] = []
@@ -122,9 +122,9 @@ def serve_model(directory: Path, project: str, env: dict[str, str], version_hint
     """Copy the newest registered version out of MinIO into the stack dir and (re)start MLServer on it."""
     import shutil
 
-    from devstack.bootstrap.buckets import client
-    from devstack.seldon import ModelRef, artifact_s3_uri
-    from devstack.serving import resolve_model
+    from devstack.lifecycle.bootstrap.buckets import client
+    from devstack.lifecycle.serving import resolve_model
+    from devstack.planning.seldon import ModelRef, artifact_s3_uri
 
     version, source = resolve_model(env["MLFLOW_TRACKING_URI"], ModelRef(pipeline.MODEL_NAME, version_hint))
     target = directory / "models" / pipeline.MODEL_NAME
@@ -168,8 +168,8 @@ def _ready(url: str) -> bool:
 def default_mlserver_image() -> str:
     """devstack's own MLServer build (compose/pipeline.yaml's default): it has the model runtime the DAG trains
     with, which Seldon's seldonio/mlserver has not (k3d/images/mlserver/model-runtime.txt)."""
-    from devstack.catalog import CATALOG
-    from devstack.seldon import devstack_ref
+    from devstack.planning.catalog import CATALOG
+    from devstack.planning.seldon import devstack_ref
 
     return devstack_ref(CATALOG["seldon"].images["mlserver"].ref)
 
@@ -193,7 +193,7 @@ def ensure_mlserver_image(directory: Path, build_args: dict[str, str], step: Cal
             step(f"pulling the model server's image {override} (once)")
             _pull(override)
         return override
-    from devstack.image_builds import ensure_local
+    from devstack.runtime.image_builds import ensure_local
 
     return ensure_local("mlserver", default_mlserver_image(), build_args=build_args, progress=step).ref
 
@@ -217,7 +217,7 @@ def _logs_hint(directory: Path, service: str) -> str:
 
 
 def counts(env: dict[str, str], c: Counts) -> Counts:
-    from devstack.bootstrap.kafka_topics import client_conf
+    from devstack.lifecycle.bootstrap.kafka_topics import client_conf
 
     kafka = client_conf(env["KAFKA_BOOTSTRAP_SERVERS"])
     c.ticks_topic = topic_records(kafka, pipeline.TICKS_TOPIC)
@@ -229,13 +229,13 @@ def counts(env: dict[str, str], c: Counts) -> Counts:
 
 
 def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s: None) -> Counts:
-    from devstack.airflow_api import Airflow
-    from devstack.bootstrap import run as bootstrap
     from devstack.demo.scorer import score
-    from devstack.endpoints import environment
-    from devstack.health import probe_once
-    from devstack.stack import compose_services, open_stack
-    from devstack.state import read_secrets
+    from devstack.lifecycle.bootstrap import run as bootstrap
+    from devstack.lifecycle.stack import compose_services, open_stack
+    from devstack.planning.endpoints import environment
+    from devstack.render.state import read_secrets
+    from devstack.runtime.airflow_api import Airflow
+    from devstack.runtime.health import probe_once
 
     directory, project, plan = open_stack(stack)
     check_plan(plan, stack)

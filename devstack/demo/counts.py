@@ -64,7 +64,7 @@ def topic_records(admin_conf: dict[str, Any], topic: str) -> int:
 
 
 def clickhouse_counts(env: dict[str, str]) -> tuple[int, int, int]:
-    from devstack.bootstrap.clickhouse_schema import query
+    from devstack.lifecycle.bootstrap.clickhouse_schema import query
 
     def one(sql: str) -> int:
         return int(query(env["CLICKHOUSE_URL"], env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"], sql).strip() or 0)

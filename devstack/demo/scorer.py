@@ -49,7 +49,7 @@ def score(
     r = redis.Redis.from_url(redis_url, socket_timeout=10)
     raw = r.get(pipeline.FEATURE_TTL_KEY)
     ttl = int(raw.decode() if isinstance(raw, bytes) else pipeline.FEATURE_TTL_SECONDS)
-    from devstack.bootstrap.kafka_topics import client_conf
+    from devstack.lifecycle.bootstrap.kafka_topics import client_conf
 
     consumer = Consumer(
         client_conf(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 
-from devstack.knobs import Sized
+from devstack.core.knobs import Sized
 from devstack.services import (
     airflow,
     alertmanager,

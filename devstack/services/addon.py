@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from devstack.knobs import Sized
+from devstack.core.knobs import Sized
 from devstack.services.base import (
     Ctx,
     Endpoint,

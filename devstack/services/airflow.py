@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, clamp, down
-from devstack.resources import model_runtime_file
+from devstack.core.knobs import Sized, clamp, down
+from devstack.core.resources import model_runtime_file
+from devstack.core.templates import shipped
 from devstack.services.base import Ctx, Endpoint, Group, Image, Memory, Port, Secret, Service, ServiceSpec, mem
 from devstack.services.probes import AirflowHealth
-from devstack.templates import shipped
 
 NAME = "airflow"
 USER = "admin"

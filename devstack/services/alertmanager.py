@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import yaml
 
-from devstack.knobs import Sized, down
+from devstack.core.knobs import Sized, down
 from devstack.services.base import (
     Ctx,
     Endpoint,

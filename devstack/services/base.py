@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from devstack.knobs import Sized
+from devstack.core.knobs import Sized
 
 if TYPE_CHECKING:
     from devstack.services.probes import ProbeSpec

@@ -6,7 +6,8 @@ import hashlib
 import urllib.parse
 from collections.abc import Mapping
 
-from devstack.knobs import MiB, Sized, clamp, down
+from devstack.core.knobs import MiB, Sized, clamp, down
+from devstack.core.templates import template
 from devstack.services.base import (
     Ctx,
     Endpoint,
@@ -21,7 +22,6 @@ from devstack.services.base import (
     scrape_job,
 )
 from devstack.services.probes import HttpProbe, HttpStep
-from devstack.templates import template
 
 NAME = "clickhouse"
 USER = "default"

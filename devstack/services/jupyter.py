@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, clamp, down
+from devstack.core.knobs import Sized, clamp, down
+from devstack.core.templates import shipped, template
 from devstack.services.base import (
     Ctx,
     Endpoint,
@@ -18,7 +19,6 @@ from devstack.services.base import (
 )
 from devstack.services.probes import HttpProbe, HttpStep
 from devstack.services.pyspark import PYSPARK_NOTEBOOK, SPARK_MIN_HEAP
-from devstack.templates import shipped, template
 
 NAME = "jupyter"
 # what the driver asks executors for when the plan has no Spark worker to size them

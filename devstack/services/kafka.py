@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, clamp, down
+from devstack.core.knobs import Sized, clamp, down
+from devstack.core.templates import raw, template
 from devstack.services.base import (
     Ctx,
     Endpoint,
@@ -20,7 +21,6 @@ from devstack.services.base import (
     mem,
 )
 from devstack.services.probes import KafkaRoundTrip
-from devstack.templates import raw, template
 
 NAME = "kafka"
 KAFKA_VERSION = "4.1.1"

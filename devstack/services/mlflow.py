@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, clamp
+from devstack.core.knobs import Sized, clamp
 from devstack.services.base import (
     Ctx,
     Endpoint,

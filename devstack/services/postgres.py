@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, clamp, down
+from devstack.core.knobs import Sized, clamp, down
+from devstack.core.templates import raw
 from devstack.services.base import Ctx, Endpoint, Group, Image, Memory, Port, Secret, Service, ServiceSpec, env_key, mem
 from devstack.services.probes import PgQuery
-from devstack.templates import raw
 
 NAME = "postgres"
 USER = "devstack"

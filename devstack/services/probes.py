@@ -1,5 +1,5 @@
 """Health probes as data: what to ask a service, in its own protocol. A service's `probe(ctx)` returns one of
-these; `devstack/health.py` runs it (the I/O lives there) and turns the answer into a Probe. A new service picks
+these; `devstack/runtime/health.py` runs it (the I/O lives there) and turns the answer into a Probe. A new service picks
 the kind that fits; a new protocol is a new kind here and its runner in health.py."""
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, down
+from devstack.core.knobs import Sized, down
+from devstack.core.templates import template
 from devstack.services.base import (
     Ctx,
     Endpoint,
@@ -20,7 +21,6 @@ from devstack.services.base import (
     container_env,
 )
 from devstack.services.probes import RedisPing
-from devstack.templates import template
 
 NAME = "redis"
 # Docker Hub tag of the exporter; the repository publishes linux/amd64 and linux/arm64 (its release.yml

@@ -1,12 +1,12 @@
 """Seldon Core on k3d: a cluster of one server and two agents, a local registry, Seldon's operator, and MLServer
-model servers. It runs outside Compose: devstack/k3d.py creates the cluster from the config rendered here."""
+model servers. It runs outside Compose: devstack/runtime/k3d.py creates the cluster from the config rendered here."""
 
 from __future__ import annotations
 
 from string import Template
 
-from devstack.knobs import Sized, clamp, down
-from devstack.resources import k3d_dir
+from devstack.core.knobs import Sized, clamp, down
+from devstack.core.resources import k3d_dir
 from devstack.services.base import (
     AMD64_ONLY,
     Ctx,
@@ -92,7 +92,7 @@ def size(total: int, replicas: int = 1) -> Sized:
 
 def cluster_config(me: Planned, project: str, bind: str = "127.0.0.1") -> str:
     """The k3d cluster config. Its network is the stack's `store` (MinIO, MLflow); `devstack up` connects the
-    nodes to `stream` too (Kafka), since k3d joins one network at creation (see devstack/k3d.py)."""
+    nodes to `stream` too (Kafka), since k3d joins one network at creation (see devstack/runtime/k3d.py)."""
     template = (k3d_dir() / "cluster.yaml.tmpl").read_text(encoding="utf-8")
     return Template(template).substitute(
         name=project,

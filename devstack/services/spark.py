@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from devstack.knobs import Sized, clamp, down
+from devstack.core.knobs import Sized, clamp, down
+from devstack.core.templates import raw, template
 from devstack.services.base import Ctx, Endpoint, Group, Memory, Port, Service, ServiceSpec, mem, scrape_job
 from devstack.services.probes import SparkWorkers
 from devstack.services.pyspark import PYSPARK_NOTEBOOK, SPARK_MIN_HEAP
-from devstack.templates import raw, template
 
 NAME = "spark"
 # what a driver gets when the plan has no JupyterLab (whose kernel is the driver) to size it

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from devstack.airflow_api import Airflow as AirflowApi
 from devstack.pipeline import FEATURES, MLFLOW_BUCKET, MODEL_NAME, TRAINING_DAG, experiment_name
+from devstack.runtime.airflow_api import Airflow as AirflowApi
 from tests.conftest import run_cli
 from tests.shifted_stack import config_path, shifted_env
 

@@ -71,7 +71,7 @@ def _ch(e: dict[str, str], sql: str) -> str:
 
 
 def _s3(e: dict[str, str]) -> Any:
-    from devstack.bootstrap.buckets import client
+    from devstack.lifecycle.bootstrap.buckets import client
 
     return client(e["AWS_ENDPOINT_URL"], e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"])
 
@@ -127,8 +127,8 @@ def test_a_topic_a_lagging_broker_does_not_list_is_reported_as_there(
     """The real cluster, with the first broker asked answering as one that has not applied the topics yet (the
     metadata without them): Kafka then answers TOPIC_ALREADY_EXISTS, and the report must say the topic was
     already there, not that bootstrap created it."""
-    from devstack.bootstrap import kafka_topics
-    from devstack.bootstrap.spec import topics_for
+    from devstack.lifecycle.bootstrap import kafka_topics
+    from devstack.lifecycle.bootstrap.spec import topics_for
 
     real = kafka_topics._admin
 

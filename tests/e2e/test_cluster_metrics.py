@@ -22,9 +22,10 @@ from typing import Any
 
 import pytest
 
-from devstack import cluster_metrics, seldon
-from devstack.health import prometheus_targets
-from devstack.stack import _sync_prometheus, load_plan
+from devstack.lifecycle.stack import _sync_prometheus, load_plan
+from devstack.planning import seldon
+from devstack.render import cluster_metrics
+from devstack.runtime.health import prometheus_targets
 from tests.conftest import run_cli
 from tests.e2e.test_mlserver import model, wait_model_ready  # noqa: F401 (the iris model fixture)
 from tests.seldon_testbed import require
@@ -272,7 +273,7 @@ def test_the_rendered_config_with_credentials_passes_promtool(stack: dict[str, A
     require("the test-bed Prometheus image", "DEVSTACK_IMAGE_PROMETHEUS" in stack["env"])
     cluster_metrics.install_credentials(directory, stack["token"], stack["ca"])
     try:
-        from devstack.render import write_prometheus_config
+        from devstack.render.project import write_prometheus_config
 
         write_prometheus_config(stack["plan"], directory, PROJECT)
         out = _run(

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.dashboard.app import DashboardApp
-from devstack.dashboard.backend import make_backend
-from devstack.dashboard.widgets import ServicesTable
+from devstack.ui.tui.app import DashboardApp
+from devstack.ui.tui.backend import make_backend
+from devstack.ui.tui.widgets import ServicesTable
 from tests.conftest import REPO, run_cli, up_failed
 from tests.testbed_images import testbed_images as images_for_tests
 

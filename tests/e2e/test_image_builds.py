@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
-from devstack import image_builds, seldon
-from devstack.catalog import CATALOG
-from devstack.state import project_name
+from devstack.planning import seldon
+from devstack.planning.catalog import CATALOG
+from devstack.render.state import project_name
+from devstack.runtime import image_builds
 from tests import testbed_images as testbed
 from tests.conftest import run_cli
 from tests.e2e.test_mlserver import check_v2, model, wait_model_ready  # noqa: F401  (model: a fixture)

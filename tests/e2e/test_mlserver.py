@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from devstack import seldon
-from devstack.catalog import SERVICE_NAMES
-from devstack.plan import PlanRequest, make_plan
+from devstack.planning import seldon
+from devstack.planning.catalog import SERVICE_NAMES
+from devstack.planning.plan import PlanRequest, make_plan
 from tests import testbed_images as testbed
 from tests.conftest import run_cli
 from tests.seldon_testbed import MLSERVER_DIR, MLSERVER_VENV, require

@@ -16,7 +16,7 @@ import pytest
 
 from devstack import pipeline
 from devstack.demo import NEEDS
-from devstack.state import project_name
+from devstack.render.state import project_name
 from tests.conftest import run_cli
 from tests.recipe_standins import mlserver_build_args
 from tests.shifted_stack import config_path, shifted_env
@@ -94,7 +94,7 @@ def test_every_tick_reaches_clickhouse_and_its_views(demo: dict[str, Any]) -> No
 def test_the_dag_trained_and_registered_a_model_stored_in_the_versioned_bucket(
     demo: dict[str, Any], stack_env: dict[str, str]
 ) -> None:
-    from devstack.bootstrap.buckets import client
+    from devstack.lifecycle.bootstrap.buckets import client
 
     assert demo["dag_run"] == "success"
     assert demo["model_version"] >= 1
@@ -110,8 +110,8 @@ def test_the_model_is_served_by_devstacks_own_mlserver_build(demo: dict[str, Any
     """The DAG's model loads where users serve it: devstack's MLServer image, built from the recipe whose
     model-runtime.txt the DAG's venv installed too (Seldon's own image cannot load it: numpy 1.26)."""
     from devstack.demo import default_mlserver_image
-    from devstack.host import normalize_arch
-    from devstack.image_builds import RECIPE_LABEL, recipe_hash, recipes_dir
+    from devstack.runtime.host import normalize_arch
+    from devstack.runtime.image_builds import RECIPE_LABEL, recipe_hash, recipes_dir
 
     name = f"{project_name(STACK)}-model-server-1"
     image = subprocess.run(["docker", "inspect", "-f", "{{.Config.Image}}", name], capture_output=True, text=True)

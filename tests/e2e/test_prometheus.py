@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from devstack.stack import load_plan
+from devstack.lifecycle.stack import load_plan
 from tests.conftest import run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
 
@@ -230,6 +230,6 @@ def test_record_targets_fixture(up: dict[str, Any]) -> None:
     doc = _get("/api/v1/targets")
     if os.environ.get("RECORD_PROMETHEUS_FIXTURE") == "1":
         (FIXTURES / "prometheus_targets_testbed.json").write_text(json.dumps(doc, indent=2) + "\n")
-    from devstack.targets import parse_targets
+    from devstack.planning.targets import parse_targets
 
     assert {t.job for t in parse_targets(doc)} >= set(ALWAYS_UP)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.config import plan_request, select
-from devstack.plan import Plan, make_plan
-from devstack.render import render
+from devstack.planning.config import plan_request, select
+from devstack.planning.plan import Plan, make_plan
+from devstack.render.project import render
 from tests.testbed_images import testbed_images
 
 pytestmark = pytest.mark.engine

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack import seldon
+from devstack.planning import seldon
 from tests.conftest import run_cli
 from tests.seldon_testbed import MLSERVER_VENV, SELDON_CRD, require
 from tests.unit.test_seldon import validate

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack import seldon
+from devstack.planning import seldon
 from tests import testbed_images as testbed
 from tests.conftest import run_cli
 from tests.seldon_testbed import MLSERVER_DIR, MLSERVER_VENV, require, require_tool

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.plan import Plan
-from devstack.stack import load_plan
+from devstack.lifecycle.stack import load_plan
+from devstack.planning.plan import Plan
 from tests.conftest import run_cli, up_failed
 from tests.testbed_images import testbed_images
 
@@ -348,9 +348,9 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
     import pg8000.native
     from confluent_kafka import Producer
 
-    from devstack.health import resp_command
+    from devstack.planning.context import context
+    from devstack.runtime.health import resp_command
     from devstack.services import SERVICES
-    from devstack.services.context import context
 
     plan, sec = plan_of(env), secrets_of(env)
     ping = SERVICES["redis"].probe(context(plan, "redis", secrets=sec))  # type: ignore[misc]

@@ -88,9 +88,9 @@ def test_the_rendered_project_is_plain_compose(tmp_path: Path) -> None:
 def test_a_later_process_knows_the_add_on_from_plan_json_alone(tmp_path: Path) -> None:
     out = _stack(tmp_path)
     code = (
-        "import sys; from pathlib import Path; from devstack.stack import load_plan; "
-        "from devstack.catalog import CATALOG; from devstack.endpoints import environment; "
-        "from devstack.state import read_secrets; d = Path(sys.argv[1]); p = load_plan(d); "
+        "import sys; from pathlib import Path; from devstack.lifecycle.stack import load_plan; "
+        "from devstack.planning.catalog import CATALOG; from devstack.planning.endpoints import environment; "
+        "from devstack.render.state import read_secrets; d = Path(sys.argv[1]); p = load_plan(d); "
         "print(p.names(), CATALOG['web'].title, environment(p, read_secrets(d)).get('WEB_URL'))"
     )
     r = subprocess.run(

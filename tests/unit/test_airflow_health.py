@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from devstack.health import AIRFLOW_HEARTBEAT_S, airflow_not_healthy
+from devstack.runtime.health import AIRFLOW_HEARTBEAT_S, airflow_not_healthy
 
 NOW = datetime(2026, 12, 3, 0, 0, 0, tzinfo=UTC)
 

@@ -158,8 +158,8 @@ STACK_COMMANDS = [
 
 @pytest.mark.parametrize("stack", BAD_STACKS)
 def test_the_stack_name_rule_refuses(stack: str) -> None:
-    from devstack.errors import UsageError
-    from devstack.profiles import check_stack_name
+    from devstack.core.errors import UsageError
+    from devstack.planning.profiles import check_stack_name
 
     with pytest.raises(UsageError, match="is not a stack name"):
         check_stack_name(stack)
@@ -208,7 +208,7 @@ def test_render_to_a_path_that_cannot_be_written_is_one_line(out: str, tmp_path:
 
 
 def _engine_mib() -> int | None:
-    from devstack.host import host_facts
+    from devstack.runtime.host import host_facts
 
     e = host_facts().engine
     return e.mem_mib if e.reachable and e.mem_mib else None
@@ -217,8 +217,8 @@ def _engine_mib() -> int | None:
 @pytest.mark.engine
 @pytest.mark.parametrize("command", ["plan", "up"])
 def test_a_budget_above_the_engine_is_refused_unless_forced(command: str, tmp_path: Path) -> None:
-    from devstack.plan import engine_reserve
-    from devstack.units import fmt_mib
+    from devstack.core.units import fmt_mib
+    from devstack.planning.plan import engine_reserve
 
     engine = _engine_mib()
     assert engine, "the engine reports no memory"

@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 
 from devstack import pipeline
-from devstack.bootstrap.spec import SCHEMA_FILE, parse_schema, spec_for, topics_for
-from devstack.config import plan_request, select
-from devstack.plan import make_plan
+from devstack.lifecycle.bootstrap.spec import SCHEMA_FILE, parse_schema, spec_for, topics_for
+from devstack.planning.config import plan_request, select
+from devstack.planning.plan import make_plan
 
 
 def _plan(services: str, budget: str = "16g"):  # type: ignore[no-untyped-def]

@@ -12,25 +12,25 @@ import pytest
 from tests.conftest import REPO, run_cli
 
 HEADLESS = [
-    "catalog",
-    "knobs",
-    "plan",
-    "profiles",
-    "render",
-    "host",
-    "doctor",
-    "state",
-    "config",
-    "units",
-    "monitor",
-    "peaks",
+    "planning.catalog",
+    "core.knobs",
+    "planning.plan",
+    "planning.profiles",
+    "render.project",
+    "runtime.host",
+    "lifecycle.doctor",
+    "render.state",
+    "planning.config",
+    "core.units",
+    "monitor.sampler",
+    "planning.peaks",
 ]
 
 
 def test_help_and_version_import_nothing_heavy() -> None:
     code = (
         "import sys, contextlib, io\n"
-        "from devstack.cli import main\n"
+        "from devstack.ui.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['--help'])\n"
         "    except SystemExit: pass\n"
@@ -146,10 +146,10 @@ def test_plan_is_readable_at_80_columns() -> None:
 def test_endpoints_are_whole_at_80_columns() -> None:
     from rich.console import Console
 
-    from devstack.config import plan_request, select
-    from devstack.endpoints import endpoints
-    from devstack.output import print_endpoints
-    from devstack.plan import make_plan
+    from devstack.planning.config import plan_request, select
+    from devstack.planning.endpoints import endpoints
+    from devstack.planning.plan import make_plan
+    from devstack.ui.output import print_endpoints
 
     sel = select(profile="full", services=None, budget="16g", config=None, stack=None)
     plan = make_plan(plan_request(sel, engine_mib=None, host_mib=32768, arch="amd64"))

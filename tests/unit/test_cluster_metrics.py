@@ -8,10 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from devstack import cluster_metrics, seldon
-from devstack.plan import PlanRequest, make_plan
-from devstack.render import ON_DEMAND_JOBS, render, scrape_jobs, write_prometheus_config
-from devstack.resources import compose_dir
+from devstack.core.resources import compose_dir
+from devstack.planning import seldon
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.render import cluster_metrics
+from devstack.render.project import ON_DEMAND_JOBS, render, scrape_jobs, write_prometheus_config
 
 PROJECT = "devstack-t"
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from textual.widgets import Input
 
-from devstack.dashboard.app import DashboardApp
-from devstack.dashboard.widgets import ServicesTable
-from devstack.monitor import Snapshot
+from devstack.monitor.sampler import Snapshot
+from devstack.ui.tui.app import DashboardApp
+from devstack.ui.tui.widgets import ServicesTable
 from tests.dashboard_replay import ReplayBackend
 
 SIZES = [(80, 24), (160, 48)]

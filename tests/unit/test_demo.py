@@ -7,14 +7,14 @@ import json
 import pytest
 
 from devstack import pipeline
-from devstack.config import plan_request, select
+from devstack.core.errors import UsageError
 from devstack.demo import NEEDS, check_plan
 from devstack.demo.counts import Counts
 from devstack.demo.scorer import v2_request
-from devstack.errors import UsageError
 from devstack.pipeline.ticks import SYMBOLS, ticks
-from devstack.plan import make_plan
-from devstack.render import compose_files, has_pipeline
+from devstack.planning.config import plan_request, select
+from devstack.planning.plan import make_plan
+from devstack.render.project import compose_files, has_pipeline
 
 
 def _plan(services: str):  # type: ignore[no-untyped-def]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from devstack.doctor import Level, diagnose, worst
-from devstack.host import EngineFacts, HostFacts, PortOwner
+from devstack.lifecycle.doctor import Level, diagnose, worst
+from devstack.runtime.host import EngineFacts, HostFacts, PortOwner
 
 DESKTOP_8G = EngineFacts(
     cli="28.0.1",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from devstack.catalog import SERVICE_NAMES
-from devstack.endpoints import endpoints, environment
-from devstack.plan import PlanRequest, make_plan, plan_from_dict
-from devstack.profiles import ServiceSettings
-from devstack.state import SECRET_NAMES
+from devstack.planning.catalog import SERVICE_NAMES
+from devstack.planning.endpoints import endpoints, environment
+from devstack.planning.plan import PlanRequest, make_plan, plan_from_dict
+from devstack.planning.profiles import ServiceSettings
+from devstack.render.state import SECRET_NAMES
 
 SECRETS = {n: f"s-{n}" for n in SECRET_NAMES}
 

@@ -3,7 +3,7 @@ came from (an upstream file at a tag). The stand-ins are checked against it in t
 
 from __future__ import annotations
 
-from devstack.catalog import CATALOG, Runtime
+from devstack.planning.catalog import CATALOG, Runtime
 from tests.fidelity import DIFFERENCE_KINDS, rows
 from tests.fidelity_images import run_refs
 

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from devstack import health
-from devstack.health import NotReady, Probe, wait_healthy
-from devstack.plan import PlanRequest, make_plan
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.runtime import health
+from devstack.runtime.health import NotReady, Probe, wait_healthy
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from devstack.host import parse_docker_info
+from devstack.runtime.host import parse_docker_info
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "docker_info"
@@ -41,7 +41,8 @@ def test_plan_and_render_import_no_docker_client_textual_or_compose_code(tmp_pat
         "sys.argv = ['devstack', *sys.argv[1:]]\n"
         "try:\n    runpy.run_module('devstack', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = ('docker', 'python_on_whales', 'textual', 'devstack.engine.compose', 'devstack.stack')\n"
+        "heavy = ('docker', 'python_on_whales', 'textual',\n"
+        "         'devstack.runtime.engine.compose', 'devstack.lifecycle.stack')\n"
         "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )
     for args in (

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack import image_builds, seldon
-from devstack.catalog import CATALOG
-from devstack.resources import k3d_dir
+from devstack.core.resources import k3d_dir
+from devstack.planning import seldon
+from devstack.planning.catalog import CATALOG
+from devstack.runtime import image_builds
 from tests.model_runtime import model_runtime_pins
 
 SPEC = CATALOG["seldon"]
@@ -106,7 +107,7 @@ def test_registry_down_is_an_environment_problem() -> None:
 
 def test_mlserver_is_devstacks_own_build_on_every_architecture() -> None:
     """Seldon's seldonio/mlserver:1.7.1 (numpy 1.26.4) cannot load the DAG's model, so no host runs it."""
-    from devstack.catalog import upstream_platforms
+    from devstack.planning.catalog import upstream_platforms
 
     images = CATALOG["seldon"].images
     refs = {k: i.ref for k, i in images.items()}
@@ -124,15 +125,15 @@ def test_the_demos_model_server_defaults_to_the_same_build(tmp_path: Path) -> No
     import yaml
 
     from devstack.demo import default_mlserver_image
-    from devstack.plan import PlanRequest, make_plan
-    from devstack.render import config_files
+    from devstack.planning.plan import PlanRequest, make_plan
+    from devstack.render.project import config_files
 
     assert default_mlserver_image() == seldon.devstack_ref(CATALOG["seldon"].images["mlserver"].ref)
     server = yaml.safe_load((REPO / "compose" / "pipeline.yaml").read_text())["services"]["model-server"]
     assert server["image"] == "${DEVSTACK_IMAGE_MLSERVER:-" + default_mlserver_image() + "}"
     # the rendered project carries the recipe that Compose's build section names, so it builds without devstack
     from devstack.demo import NEEDS
-    from devstack.state import load_or_create_secrets
+    from devstack.render.state import load_or_create_secrets
 
     secrets = load_or_create_secrets(tmp_path)
     files = config_files(make_plan(PlanRequest("full", NEEDS, budget_mib=16 * 1024)), secrets, "p")
@@ -143,8 +144,8 @@ def test_the_demos_model_server_defaults_to_the_same_build(tmp_path: Path) -> No
 
 
 def test_build_args_for_one_recipe_or_all() -> None:
-    from devstack.cli.common import parse_build_args
-    from devstack.errors import UsageError
+    from devstack.core.errors import UsageError
+    from devstack.ui.cli.common import parse_build_args
 
     got = parse_build_args(["BASE=b", "mlserver:PIP_CERT=/ca"], ("mlserver", "storage_initializer"))
     assert got == {"mlserver": {"BASE": "b", "PIP_CERT": "/ca"}, "storage_initializer": {"BASE": "b"}}

@@ -23,12 +23,14 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from devstack import k3d, seldon, serving
-from devstack.catalog import SERVICE_NAMES
-from devstack.engine.tools import ToolFailed
-from devstack.errors import EnvironmentProblem
-from devstack.plan import PlanRequest, make_plan
-from devstack.render import render
+from devstack.core.errors import EnvironmentProblem
+from devstack.lifecycle import serving
+from devstack.planning import seldon
+from devstack.planning.catalog import SERVICE_NAMES
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.render.project import render
+from devstack.runtime import k3d
+from devstack.runtime.engine.tools import ToolFailed
 from devstack.services.seldon import cluster_config
 from tests.conftest import run_cli
 from tests.seldon_testbed import require_tool
@@ -120,8 +122,8 @@ def check_tools_with_path(path: str, *extra: str) -> subprocess.CompletedProcess
     """`check_tools` in a fresh process with this PATH (plumbum reads PATH once, when first imported)."""
     code = (
         "import sys\n"
-        "from devstack import k3d\n"
-        "from devstack.errors import DevstackError\n"
+        "from devstack.runtime import k3d\n"
+        "from devstack.core.errors import DevstackError\n"
         "try:\n"
         "    print(k3d.check_tools())\n"
         "except DevstackError as e:\n"
@@ -171,9 +173,9 @@ def test_up_refuses_an_old_k3d_before_anything_starts(tools_on_path: None, tmp_p
     fake_tool(tmp_path / "bin", "k3d", "k3d version v5.6.0")
     code = (
         "import sys, types\n"
-        "from devstack import k3d\n"
-        "from devstack.catalog import SERVICE_NAMES\n"
-        "from devstack.plan import PlanRequest, make_plan\n"
+        "from devstack.runtime import k3d\n"
+        "from devstack.planning.catalog import SERVICE_NAMES\n"
+        "from devstack.planning.plan import PlanRequest, make_plan\n"
         "plan = make_plan(PlanRequest('ml', SERVICE_NAMES, budget_mib=20 * 1024))\n"
         "facts = types.SimpleNamespace(engine=types.SimpleNamespace(mem_mib=64 * 1024), arch='arm64')\n"
         "try:\n"
@@ -444,7 +446,7 @@ def test_an_image_k3d_cannot_pull_becomes_one_line() -> None:
 
 
 def test_doctor_and_up_hold_the_tools_to_the_same_floors() -> None:
-    from devstack import doctor
+    from devstack.lifecycle import doctor
 
     # one table, imported by both (it was typed twice, with a test that the copies agreed)
     assert doctor.MIN_VERSIONS is k3d.MIN_VERSIONS
@@ -453,8 +455,8 @@ def test_doctor_and_up_hold_the_tools_to_the_same_floors() -> None:
 
 @pytest.mark.parametrize(("tool", "version"), [("helm", "2.17.0"), ("kubectl", "1.21.14")])
 def test_doctor_names_a_too_old_kubectl_or_helm(tool: str, version: str) -> None:
-    from devstack.doctor import Level, diagnose
-    from devstack.host import EngineFacts, HostFacts
+    from devstack.lifecycle.doctor import Level, diagnose
+    from devstack.runtime.host import EngineFacts, HostFacts
 
     tools = {"k3d": "5.9.0", "kubectl": "1.33.5", "helm": "3.19.0", tool: version}
     facts = HostFacts(

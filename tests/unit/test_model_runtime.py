@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.plan import PlanRequest, make_plan
-from devstack.render import config_files
-from devstack.resources import k3d_dir, model_runtime_file
+from devstack.core.resources import k3d_dir, model_runtime_file
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.render.project import config_files
 from tests.model_runtime import model_runtime_pins
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_the_rendered_dag_reads_the_runtime_file_render_ships_beside_it(tmp_path
 def test_training_and_serving_run_the_same_python_minor() -> None:
     """The DAG's venv takes the scheduler's Python: Airflow's image is pinned to the minor MLServer's recipe builds
     on, so a model is unpickled by the Python minor that pickled it."""
-    from devstack.catalog import CATALOG
+    from devstack.planning.catalog import CATALOG
     from devstack.services.airflow import AIRFLOW_PYTHON
 
     base = re.search(r"^ARG BASE=\S*python:(\d+\.\d+)", (RECIPE / "Dockerfile").read_text(), re.M)

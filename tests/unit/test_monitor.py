@@ -9,11 +9,8 @@ from pathlib import Path
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from devstack.config import plan_request, select
-from devstack.dashboard.alerts import alerts, marks
-from devstack.dashboard.fmt import bar, started_epoch, uptime
-from devstack.errors import BudgetTooSmall
-from devstack.monitor import (
+from devstack.core.errors import BudgetTooSmall
+from devstack.monitor.sampler import (
     MIB,
     ContainerSample,
     History,
@@ -25,8 +22,11 @@ from devstack.monitor import (
     save_peaks,
     snapshot_dict,
 )
-from devstack.peaks import floors, learn, targets
-from devstack.plan import Plan, PlanRequest, make_plan
+from devstack.planning.config import plan_request, select
+from devstack.planning.peaks import floors, learn, targets
+from devstack.planning.plan import Plan, PlanRequest, make_plan
+from devstack.ui.tui.alerts import alerts, marks
+from devstack.ui.tui.fmt import bar, started_epoch, uptime
 
 
 def c(
@@ -201,7 +201,7 @@ def test_from_peaks_leaves_a_service_in_the_comfortable_band_alone() -> None:
 
 
 def test_a_failed_one_shot_container_is_named_with_its_last_error() -> None:
-    from devstack.stack import one_shot_failure
+    from devstack.lifecycle.stack import one_shot_failure
 
     cause = 'Docker said: service "airflow-init" didn\'t complete successfully: exit 1'
     log = "\n".join(

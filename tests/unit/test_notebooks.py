@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from devstack import pipeline
-from devstack.catalog import CATALOG
-from devstack.endpoints import environment
-from devstack.plan import PlanRequest, make_plan
-from devstack.state import SECRET_NAMES
+from devstack.planning.catalog import CATALOG
+from devstack.planning.endpoints import environment
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.render.state import SECRET_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))

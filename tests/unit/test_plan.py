@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devstack.catalog import CATALOG, SERVICE_NAMES
-from devstack.errors import BudgetTooSmall
-from devstack.plan import Plan, PlanRequest, make_plan
-from devstack.profiles import ServiceSettings
+from devstack.core.errors import BudgetTooSmall
+from devstack.core.units import fmt_mib
+from devstack.planning.catalog import CATALOG, SERVICE_NAMES
+from devstack.planning.plan import Plan, PlanRequest, make_plan
+from devstack.planning.profiles import ServiceSettings
 from devstack.services import SIZERS
-from devstack.units import fmt_mib
 
 ALL = tuple(SERVICE_NAMES)
 selections = st.lists(st.sampled_from(ALL), min_size=1, max_size=len(ALL), unique=True).map(tuple)
@@ -126,7 +126,7 @@ def test_budget_defaults_to_smallest_of_seed_engine_host() -> None:
 
 
 def test_port_clash_from_override_is_refused() -> None:
-    from devstack.errors import UsageError
+    from devstack.core.errors import UsageError
 
     with pytest.raises(UsageError) as e:
         plan(("redis", "postgres"), 8 * 1024, settings={"redis": ServiceSettings(ports={"redis": 5432})})
@@ -156,7 +156,7 @@ def test_image_override_from_environment_wins() -> None:
 def test_floors_mib_is_the_least_budget_make_plan_takes(services: list[str], pinned: dict[str, int]) -> None:
     # doctor compares the engine with floors_mib; plan refuses below it: one figure for both (doctor once summed
     # the floors without the exporters, 11.4 GiB for a full plan that said 11.5)
-    from devstack.plan import floors_mib
+    from devstack.planning.plan import floors_mib
 
     req = PlanRequest("test", tuple(services), {n: ServiceSettings(memory=f"{m}m") for n, m in pinned.items()})
     least = floors_mib(req)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack.catalog import CATALOG, SERVICE_NAMES
-from devstack.plan import PlanRequest, make_plan
-from devstack.render import render, scrape_jobs
+from devstack.planning.catalog import CATALOG, SERVICE_NAMES
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.render.project import render, scrape_jobs
 
 
 def _plan(*services: str, budget: int = 16 * 1024):  # type: ignore[no-untyped-def]
@@ -138,7 +138,7 @@ def test_exporter_sizes_reach_compose(tmp_path: Path) -> None:
 
 
 def test_pinned_prometheus_memory_holds_its_exporters() -> None:
-    from devstack.profiles import ServiceSettings
+    from devstack.planning.profiles import ServiceSettings
 
     req = PlanRequest(
         "t", ("prometheus", "kafka", "redis"), {"prometheus": ServiceSettings(memory="512m")}, budget_mib=8 * 1024

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from devstack.targets import JobHealth, TargetsError, describe, parse_targets, summarize
+from devstack.planning.targets import JobHealth, TargetsError, describe, parse_targets, summarize
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus_targets_testbed.json"
 RENDERED_JOBS = ["prometheus", "clickhouse", "minio", "spark-master", "spark-worker", "kafka", "redis"]

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack.catalog import SERVICE_NAMES
-from devstack.config import plan_request, select
-from devstack.plan import PlanRequest, make_plan
-from devstack.profiles import profile_names
-from devstack.render import render
+from devstack.planning.catalog import SERVICE_NAMES
+from devstack.planning.config import plan_request, select
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.planning.profiles import profile_names
+from devstack.render.project import render
 from tests.conftest import run_cli
 
 WELL_KNOWN = {"admin", "password", "minioadmin", "airflow", "postgres", "changeme", "secret", "default", "mlflow", ""}
@@ -146,7 +146,7 @@ def test_render_cli_ejects_a_runnable_project(tmp_path: Path) -> None:
 
 
 def test_kafka_cluster_ids_never_start_with_a_dash() -> None:
-    from devstack.state import _new_secret
+    from devstack.render.state import _new_secret
 
     ids = [_new_secret("kafka_cluster_id") for _ in range(2000)]  # ~1 in 64 would without the guard
     assert not [i for i in ids if i.startswith("-")]
@@ -203,7 +203,7 @@ def test_compose_files_default_to_the_catalogs_images() -> None:
 def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: Path) -> None:
     import os
 
-    from devstack.state import write_atomic, write_private
+    from devstack.render.state import write_atomic, write_private
 
     old = os.umask(0)
     try:
@@ -220,7 +220,7 @@ def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: P
 def test_write_atomic_from_two_threads_at_once_never_fails_or_mixes(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from devstack.state import write_atomic
+    from devstack.render.state import write_atomic
 
     texts = [str(i) * 50_000 for i in range(8)]
     with ThreadPoolExecutor(8) as pool:

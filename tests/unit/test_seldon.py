@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from devstack import seldon
-from devstack.errors import UsageError
+from devstack.core.errors import UsageError
+from devstack.planning import seldon
 from tests.seldon_testbed import CRD_DIR, SELDON_CRD, require
 
 IRIS = seldon.ModelRef("iris")

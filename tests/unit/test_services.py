@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack.plan import PlanRequest, make_plan
-from devstack.render import config_files
+from devstack.planning.context import context
+from devstack.planning.plan import PlanRequest, make_plan
+from devstack.render.project import config_files
+from devstack.render.state import SECRET_NAMES
 from devstack.services import BUILT_IN, SERVICES, assemble
 from devstack.services.base import Endpoint, Runtime
-from devstack.services.context import context
-from devstack.state import SECRET_NAMES
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 SECRETS = {n: f"secret-{n}" for n in SECRET_NAMES}

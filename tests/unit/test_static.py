@@ -75,7 +75,8 @@ def test_no_import_cycle_in_the_package() -> None:
 
 def test_only_the_engine_package_talks_to_docker() -> None:
     # issue 14.3: Docker was reached three ways from seven modules (python-on-whales' global client, clients of
-    # their own, the docker SDK); one route now, devstack/engine/, which turns Docker's failures into DockerFailed
+    # their own, the docker SDK); one route now, devstack/runtime/engine/, which turns Docker's failures into
+    # DockerFailed
     import ast
 
     outside: list[str] = []
@@ -96,24 +97,62 @@ def test_only_the_engine_package_talks_to_docker() -> None:
     assert not outside, "\n".join(outside)
 
 
-# the pure core: facts and settings in, a plan out; nothing here may reach for Docker, the host, files of a stack
-# or the terminal (DESIGN.md's flow). Until the redesign's folders exist (issue 14), this list is the layer.
-CORE = {"units", "errors", "catalog", "knobs", "profiles", "plan", "config", "peaks", "endpoints", "seldon", "targets"}
-# the services (issue 14.1): one module each, pure, part of the core
-SERVICE_MODULES = {f"services.{f.stem}" for f in (REPO / "devstack" / "services").glob("*.py") if f.stem != "__init__"}
-CORE |= {"services", *SERVICE_MODULES}
-# where the shipped profiles, Compose templates and pipeline code are: paths, and files read from them
-CORE_MAY_ALSO_USE = {"resources", "templates"}
+# issue 14.4: the folders are the layers, top to bottom, each importing only its own and the ones below it
+# (devstack/__init__ for the version, and the reference pipeline's code and data, outside the layers, for all);
+# the flow host -> profile -> plan -> render -> engine -> health -> bootstrap -> monitor reads from the bottom up
+LAYERS = ("ui", "lifecycle", "monitor", "runtime", "render", "planning", "services", "core")
+OUTSIDE = ("demo", "pipeline")  # the reference pipeline: it drives the layers, and imports what it needs
+PURE = ("planning", "services", "core")  # no Docker client, no Textual, no rich: checked by the import graph
 
 
-def test_the_core_imports_only_the_core() -> None:
+def _modules() -> dict[str, Path]:
     files = {}
     for f in (REPO / "devstack").rglob("*.py"):
         parts = f.relative_to(REPO).with_suffix("").parts
         files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    allowed = {f"devstack.{m}" for m in CORE | CORE_MAY_ALSO_USE} | {"devstack"}
-    outside = {m: sorted(_imports(files[f"devstack.{m}"], f"devstack.{m}", set(files)) - allowed) for m in sorted(CORE)}
-    assert not {m: v for m, v in outside.items() if v}, outside
+    return files
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def test_every_module_lives_in_a_layer() -> None:
+    stray = [m for m in _modules() if _layer(m) not in (*LAYERS, *OUTSIDE, "", "__main__")]
+    assert not stray, f"modules outside the layer folders: {stray}"
+
+
+def test_the_layers_hold() -> None:
+    files = _modules()
+    broken = []
+    for m, f in sorted(files.items()):
+        if _layer(m) not in LAYERS:
+            continue
+        below = set(LAYERS[LAYERS.index(_layer(m)) :]) | {"pipeline"}
+        if _layer(m) == "ui":
+            below.add("demo")  # `devstack demo` and `env`'s model-server URL: the command line runs the pipeline
+        for n in sorted(_imports(f, m, set(files))):
+            if n != "devstack" and _layer(n) not in below:
+                broken.append(f"{m} -> {n}")
+    assert not broken, "imports against the layers:\n" + "\n".join(broken)
+
+
+def test_the_pure_layers_import_no_docker_client_textual_or_rich() -> None:
+    import ast
+
+    found = []
+    for m, f in sorted(_modules().items()):
+        if _layer(m) not in PURE:
+            continue
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            found += [
+                f"{m}: {n}" for n in names if n.split(".")[0] in ("docker", "python_on_whales", "textual", "rich")
+            ]
+    assert not found, found
 
 
 # what a service module may import besides the core's helpers: the types, the probe kinds, what Spark's hosts share
@@ -125,11 +164,10 @@ def test_a_service_module_imports_no_other_service_and_nothing_that_runs() -> No
     # new service is one module that nothing else has to know
     from devstack.services import BUILT_IN
 
-    files = {}
-    for f in (REPO / "devstack").rglob("*.py"):
-        parts = f.relative_to(REPO).with_suffix("").parts
-        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
-    allowed = {f"devstack.{m}" for m in SERVICE_SHARED | {"knobs", "templates", "resources", "units"}}
+    files = _modules()
+    allowed = {f"devstack.{m}" for m in SERVICE_SHARED} | {
+        f"devstack.core.{m}" for m in ("knobs", "templates", "resources", "units")
+    }
     modules = {f"devstack.services.{b.name}" for b in BUILT_IN}
     outside = {m: sorted(_imports(files[m], m, set(files)) - allowed) for m in sorted(modules)}
     assert not {m: v for m, v in outside.items() if v}, outside

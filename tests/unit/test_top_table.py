@@ -8,10 +8,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from devstack.config import plan_request, select
-from devstack.monitor import MIB, ContainerSample, History, Snapshot
-from devstack.output import fitted_snapshot
-from devstack.plan import make_plan
+from devstack.monitor.sampler import MIB, ContainerSample, History, Snapshot
+from devstack.planning.config import plan_request, select
+from devstack.planning.plan import make_plan
+from devstack.ui.output import fitted_snapshot
 
 CONTAINERS = {
     "kafka": ["kafka-1", "kafka-2", "kafka-3"],

@@ -1,7 +1,7 @@
 import pytest
 
-from devstack.errors import UsageError
-from devstack.units import fmt_mib, parse_size
+from devstack.core.errors import UsageError
+from devstack.core.units import fmt_mib, parse_size
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devstack.config import plan_request, select
-from devstack.plan import make_plan
-from devstack.render import render
-from devstack.stack import _changed_files, _fingerprint
+from devstack.lifecycle.stack import _changed_files, _fingerprint
+from devstack.planning.config import plan_request, select
+from devstack.planning.plan import make_plan
+from devstack.render.project import render
 
 
 def _rendered(tmp_path: Path) -> Path:
@@ -46,7 +46,7 @@ def test_a_new_stack_is_not_a_file_change() -> None:
 def test_every_caller_of_up_mounts_the_same_notebooks(tmp_path: Path) -> None:
     """The CLI and the dashboard's `u` key share one rule: ./notebooks where devstack runs, else the shipped ones
     (a second rule made the dashboard's `u` change .env, and so jupyter, on a stack that had not changed)."""
-    from devstack.resources import notebooks_dir, resource_dir
+    from devstack.core.resources import notebooks_dir, resource_dir
 
     assert notebooks_dir(tmp_path) == resource_dir("notebooks")
     (tmp_path / "notebooks").mkdir()

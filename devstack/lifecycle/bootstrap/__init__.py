@@ -1,0 +1,48 @@
+"""Idempotent bootstrap: the topics, buckets, tables, experiment and feature TTL the pipeline expects.
+
+`up` runs it once every service is healthy, and `devstack bootstrap` on demand. Each system is compared with
+`spec_for(plan)` and only what is missing or different is changed, so a second run reports no changes and a
+bucket, topic or table removed by hand comes back on the next run. Nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from devstack.lifecycle.bootstrap.report import Change
+from devstack.lifecycle.bootstrap.spec import CLICKHOUSE, KAFKA, MINIO, MLFLOW, REDIS, Spec, spec_for
+from devstack.planning.endpoints import environment
+from devstack.planning.plan import Plan
+
+__all__ = ["Change", "Spec", "run", "spec_for"]
+
+
+def run(
+    plan: Plan,
+    secrets: dict[str, str],
+    *,
+    today: dt.date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Change]:
+    from devstack.lifecycle.bootstrap import buckets, clickhouse_schema, kafka_topics, mlflow_setup, redis_features
+
+    spec = spec_for(plan, today or dt.datetime.now(dt.UTC).date())
+    env = environment(plan, secrets)
+    out: list[Change] = []
+    steps: dict[str, Callable[[], list[Change]]] = {
+        KAFKA: lambda: kafka_topics.apply(spec.topics, env["KAFKA_BOOTSTRAP_SERVERS"]),
+        MINIO: lambda: buckets.apply(
+            spec.buckets, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        ),
+        CLICKHOUSE: lambda: clickhouse_schema.apply(
+            spec.schema, env["CLICKHOUSE_URL"], env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"]
+        ),
+        MLFLOW: lambda: mlflow_setup.apply(spec.experiment, spec.registered_model, env["MLFLOW_TRACKING_URI"]),
+        REDIS: lambda: redis_features.apply(spec.feature_ttl_s, env["REDIS_URL"]),
+    }
+    for system in spec.systems():
+        if progress:
+            progress(system)
+        out += steps[system]()
+    return out

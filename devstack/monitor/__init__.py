@@ -1,0 +1,1 @@
+"""Watching a running stack: the sampler (memory, CPU, health of every container over time)."""

@@ -1,0 +1,1 @@
+"""Files from a plan: the stack directory plain `docker compose` runs (imports the core and the services)."""

@@ -1,0 +1,165 @@
+"""The Compose engine, through python-on-whales, for one rendered stack dir.
+
+What runs is always asked of the engine (containers by their Compose project label), never remembered: after
+a Docker restart or containers removed by hand, `status`, `up` and `down` see the truth."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack.planning.catalog import is_one_shot
+from devstack.runtime.engine.docker import DockerFailed, client, docker_errors, image_exists, pull
+
+# the labels a container is found by: Compose's own, and devstack's catalog service (set in compose/*.yaml)
+PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+CATALOG_LABEL = "dev.devstack.service"
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    service: str  # Compose service (kafka-2)
+    catalog: str  # devstack service (kafka)
+    state: str  # running, exited, restarting, created, paused, dead
+    health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
+    exit_code: int
+    restarts: int
+    oom_killed: bool
+    memory_limit: int  # bytes
+    ports: list[tuple[str, int, str]] = field(default_factory=list)  # host ip, host port, container port
+    published: list[int] = field(default_factory=list)  # host ports it is configured to publish, in any state
+
+    @property
+    def one_shot(self) -> bool:
+        return is_one_shot(self.service)
+
+
+class ComposeEngine:
+    """One rendered project, as `docker compose` in its directory would see it (`profiles`: Compose profiles to
+    switch on, as the demo's services need)."""
+
+    def __init__(self, directory: Path, project: str, profiles: tuple[str, ...] = ()) -> None:
+        from devstack.render.state import project_files
+
+        self.directory = directory
+        self.project = project
+        self.docker = client(
+            compose_project_directory=str(directory),
+            compose_files=project_files(directory),
+            compose_env_files=[str(directory / ".env")],
+            compose_project_name=project,
+            compose_profiles=list(profiles),
+        )
+
+    def missing_images(self, refs: list[str]) -> list[str]:
+        return [r for r in refs if not image_exists(r)]
+
+    def pull(self, ref: str, env_key: str) -> None:
+        try:
+            pull(ref)
+        except DockerFailed as e:
+            raise DockerFailed(
+                f"could not pull {ref}: {e.last_line[:200]}",
+                f"check the network or registry login, or point {env_key} at a mirror that has it.",
+                stderr=e.stderr,
+            ) from None
+
+    def up(self) -> None:
+        with docker_errors():
+            self.docker.compose.up(detach=True, remove_orphans=True, quiet=True)
+
+    def start(self, services: list[str], *, recreate: bool = False) -> None:
+        """Start these services only (not their dependencies), recreating them if asked."""
+        with docker_errors():
+            self.docker.compose.up(services, detach=True, dependencies=False, force_recreate=recreate, quiet=True)
+
+    def stop(self, services: list[str]) -> None:
+        with docker_errors():
+            self.docker.compose.stop(services, timeout=30)
+
+    def remove(self, services: list[str]) -> list[str]:
+        """Stop and remove these services' containers; returns the names of those there were."""
+        with docker_errors():
+            there = [c.name for c in self.docker.compose.ps(services=services, all=True)]
+            if there:
+                self.docker.compose.rm(services, stop=True)
+        return there
+
+    def down(self, *, volumes: bool) -> None:
+        with docker_errors():
+            self.docker.compose.down(volumes=volumes, remove_orphans=True, timeout=30, quiet=True)
+
+    def restart(self, services: list[str]) -> None:
+        with docker_errors():
+            self.docker.compose.restart(services, timeout=30)
+
+    def containers(self) -> list[ContainerState]:
+        from python_on_whales.exceptions import NoSuchContainer
+
+        with docker_errors():
+            found = self.docker.container.list(all=True, filters=[("label", f"{PROJECT_LABEL}={self.project}")])
+        out = []
+        for c in found:
+            try:  # python-on-whales inspects lazily: a container recreated since the listing is simply gone
+                out.append(_state(c))
+            except NoSuchContainer:
+                continue
+        return out
+
+    def logs(self, containers: list[str], *, tail: int | None = None, follow: bool = False) -> Iterator[str]:
+        """Log lines of some containers, prefixed by their Compose service when there are several."""
+        with docker_errors():
+            if follow:
+                for _, line in self.docker.compose.logs(containers, follow=True, stream=True, tail=_tail(tail)):
+                    yield line.decode(errors="replace").rstrip("\n")
+            else:
+                text = self.docker.compose.logs(containers, tail=_tail(tail))
+                yield from str(text).splitlines()
+
+    def container_logs(self, container_id: str, tail: int | None = None) -> str:
+        with docker_errors():
+            return str(self.docker.container.logs(container_id, tail=tail))
+
+
+def _host_port(binding: Any) -> str | None:
+    """A port binding as python-on-whales gives it: a model in host_config, a dict in network_settings."""
+    if isinstance(binding, dict):
+        return binding.get("HostPort")
+    return getattr(binding, "host_port", None)
+
+
+def _tail(n: int | None) -> str | None:
+    return None if n is None else str(n)
+
+
+def _state(c: Any) -> ContainerState:
+    labels = c.config.labels or {}
+    health = c.state.health.status if c.state.health is not None else None
+    ports: list[tuple[str, int, str]] = []
+    for container_port, bindings in (c.network_settings.ports or {}).items():
+        for b in bindings or []:
+            ports.append((b.get("HostIp", ""), int(b.get("HostPort") or 0), container_port))
+    published = sorted(
+        {int(_host_port(b) or 0) for bs in (c.host_config.port_bindings or {}).values() for b in bs or []} - {0}
+    )
+    name = re.sub(r"^/", "", c.name)
+    return ContainerState(
+        id=c.id,
+        name=name,
+        service=labels.get(SERVICE_LABEL, name),
+        catalog=labels.get(CATALOG_LABEL, labels.get(SERVICE_LABEL, name)),
+        state=str(c.state.status),
+        health=str(health) if health else None,
+        exit_code=int(c.state.exit_code or 0),
+        restarts=int(c.restart_count or 0),
+        oom_killed=bool(c.state.oom_killed),
+        memory_limit=int(c.host_config.memory or 0),
+        ports=ports,
+        published=published,
+    )

@@ -1,0 +1,1 @@
+"""What a person sees: the command line (cli/, output) and the dashboard (tui/)."""
