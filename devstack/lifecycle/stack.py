@@ -25,6 +25,7 @@ from devstack.runtime.health import NotReady, Probe, probe_once, prometheus_targ
 from devstack.runtime.host import HostFacts, PortOwner, host_facts
 from devstack.runtime.k3d import ClusterJob
 from devstack.services import SERVICES
+from devstack.services.prometheus import NAME as PROMETHEUS
 
 # what to try when a service fails to start, from its module
 HINTS = {n: s.hint for n, s in SERVICES.items() if s.hint}
@@ -249,7 +250,7 @@ def up(
             if not p.ok
         ]
         failures += _cluster_failures(cluster)
-        if probes.get("prometheus") is not None and probes["prometheus"].ok:
+        if probes.get(PROMETHEUS) is not None and probes[PROMETHEUS].ok:
             failures += _sync_prometheus(plan, directory, project, prom_before)
         return UpResult(plan, directory, project, False, changes, probes, failures, time.monotonic() - t0, skipped)
 
@@ -384,7 +385,7 @@ def _sync_prometheus(plan: Plan, directory: Path, project: str, before: str | No
     from devstack.render.project import write_prometheus_config
     from devstack.runtime.health import reload_prometheus
 
-    if "prometheus" not in plan.names():
+    if PROMETHEUS not in plan.names():
         return []
     wrote = write_prometheus_config(plan, directory, project)
     # a stack's first start reads the file as render wrote it; only the cluster's job comes after
@@ -395,7 +396,7 @@ def _sync_prometheus(plan: Plan, directory: Path, project: str, before: str | No
     except Exception as e:
         return [
             Failure(
-                "prometheus",
+                PROMETHEUS,
                 f"could not reload Prometheus with its new scrape jobs: {str(e)[:160]}",
                 "",
                 "`devstack restart prometheus` reads the config afresh; `devstack logs prometheus` names the error.",
@@ -520,7 +521,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
         if probes
         else {}
     )
-    targets = _targets(plan, results.get("prometheus"))
+    targets = _targets(plan, results.get(PROMETHEUS))
     out = []
     for s in plan.services:
         mine = [c for c in containers if c.catalog == s.name]
@@ -572,7 +573,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
                 limit_mib=s.limit_mib,
                 used_mib=sum(used.get(c.id, 0) for c in mine) >> 20,
                 ports=s.ports,
-                targets=targets if s.name == "prometheus" else [],
+                targets=targets if s.name == PROMETHEUS else [],
             )
         )
     return plan, out
@@ -587,7 +588,7 @@ def _targets(plan: Plan, probe: Probe | None) -> list[dict[str, object]]:
         return [j.to_dict() for j in prometheus_targets(plan)]
     except Exception as e:  # it answered its probe a moment ago: say why it does not now, never a traceback
         return [
-            {"job": "prometheus", "health": "unknown", "up": 0, "total": 0, "last_error": str(e)[:160], "instances": []}
+            {"job": PROMETHEUS, "health": "unknown", "up": 0, "total": 0, "last_error": str(e)[:160], "instances": []}
         ]
 
 

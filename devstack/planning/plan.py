@@ -121,13 +121,6 @@ class Plan:
         return asdict(self)
 
 
-# Seed figures that live in a knob, not in a service's limit: reported when the plan gives less.
-_SEED_KNOBS = {
-    "spark": ("spark.executor.memory", 4096, "Spark executor"),
-    "jupyter": ("spark.driver.memory", 8192, "Spark driver (in the JupyterLab kernel)"),
-}
-
-
 def engine_room(req: PlanRequest) -> int | None:
     """What the engine can give the stack when the user's budget asks for more, else None. A budget devstack
     chose itself never does (choose_budget takes the engine's memory into account)."""
@@ -424,8 +417,8 @@ def _service_plan(
     if per_replica < sz.target[n]:
         unit = " per broker" if spec.max_replicas > 1 else ""
         reasons.append(f"{spec.title} {fmt_mib(per_replica)}{unit} instead of {fmt_mib(sz.target[n])}.")
-    if n in _SEED_KNOBS:
-        knob, seed, label = _SEED_KNOBS[n]
+    if (seed_knob := SERVICES[n].seed_knob) is not None:
+        knob, seed, label = seed_knob
         got = int(sized.knobs[knob].rstrip("m"))
         if got < seed:
             reasons.append(f"{label} {fmt_mib(got)} instead of the seed's {fmt_mib(seed)}.")

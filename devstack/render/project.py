@@ -35,7 +35,11 @@ from devstack.render.state import (
 )
 from devstack.services import SERVICES
 from devstack.services.base import Service, env_key, mem, scrape_job
+from devstack.services.clickhouse import NAME as CLICKHOUSE
+from devstack.services.jupyter import NAME as JUPYTER
+from devstack.services.kafka import NAME as KAFKA
 from devstack.services.seldon import NAME as SELDON
+from devstack.services.spark import NAME as SPARK
 
 NETWORKS = {
     "stream": "the data plane: Kafka, Spark, ClickHouse, MinIO, Redis and their clients",
@@ -108,7 +112,7 @@ def _env_file(env: dict[str, str], plan: Plan) -> str:
 
 
 PIPELINE_FILE = "pipeline.yaml"
-PIPELINE_NEEDS = ("kafka", "spark", "clickhouse", "jupyter")
+PIPELINE_NEEDS = (KAFKA, SPARK, CLICKHOUSE, JUPYTER)
 
 
 def has_pipeline(plan: Plan) -> bool:

@@ -449,7 +449,9 @@ class ClusterJob:
         job.k3s_image = s.images["k3s"]
         job.registry_image = s.images.get("registry", "docker.io/library/registry:2")
         job.k3d_version = check_tools(("k3d",))["k3d"]
-        job.prometheus = "prometheus" in plan.names()
+        from devstack.services.prometheus import NAME as PROMETHEUS
+
+        job.prometheus = PROMETHEUS in plan.names()
         arch = facts.arch or "amd64"
         if image_builds.needed(upstream_platforms("seldon"), arch):
             job.image_builds = lambda: image_builds.for_plan(plan, project, arch)

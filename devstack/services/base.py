@@ -258,6 +258,8 @@ class Service:
     # Prometheus alerting rules on its metrics (rule dicts: alert, expr, for, labels, annotations)
     alert_rules: Callable[[Ctx], list[dict[str, object]]] = _no_jobs
     receives_alerts: str | None = None  # where the scraper sends alerts to it, on the Compose network
+    # the seed's figure for a knob inside it, reported when the plan gives less: (knob, MiB, what it is)
+    seed_knob: tuple[str, int, str] | None = None
     # an add-on's declaration from devstack.yaml, kept in plan.json so later commands know the service
     declaration: Mapping[str, object] | None = None
     scrapes: bool = False  # it scrapes the others: it runs their exporters and writes the stack's scrape jobs

@@ -85,4 +85,5 @@ SERVICE = Service(
     endpoint=endpoint,
     client_env=client_env,
     probe=probe,
+    seed_knob=("spark.driver.memory", 8192, "Spark driver (in the JupyterLab kernel)"),
 )

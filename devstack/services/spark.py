@@ -122,4 +122,5 @@ SERVICE = Service(
     client_env=client_env,
     probe=probe,
     scrape_jobs=scrape_jobs,
+    seed_knob=("spark.executor.memory", 4096, "Spark executor"),
 )
