@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.monitor.sampler import ContainerSample, Peak, Snapshot
+from devstack.planning.alerts import ActiveAlert
 from devstack.planning.plan import Plan, plan_from_dict
 from devstack.ui.tui.backend import Preview, web_urls
 
@@ -38,6 +39,7 @@ class ReplayBackend:
         self._logs: dict[str, list[str]] = data["logs"]
         self.i = 0
         self.actions: list[tuple[str, str]] = []
+        self.alerts: list[ActiveAlert] = []  # what Prometheus's rules hold active; a test sets it
 
     @property
     def exhausted(self) -> bool:
@@ -87,6 +89,9 @@ class ReplayBackend:
 
     def save_peaks(self, peaks: dict[str, Peak]) -> None:
         pass
+
+    def rule_alerts(self) -> list[ActiveAlert]:
+        return list(self.alerts)
 
 
 def record(stack: str, out: Path, ticks: int, interval: float) -> None:

@@ -21,7 +21,14 @@ from devstack.render.project import render
 from devstack.render.state import NewDirs, StackLock, project_name, read_secrets, stack_dir
 from devstack.runtime.engine.compose import ComposeEngine, ContainerState
 from devstack.runtime.engine.docker import memory_used
-from devstack.runtime.health import NotReady, Probe, probe_once, prometheus_targets, wait_healthy
+from devstack.runtime.health import (
+    NotReady,
+    Probe,
+    probe_once,
+    prometheus_alerts,
+    prometheus_targets,
+    wait_healthy,
+)
 from devstack.runtime.host import HostFacts, PortOwner, host_facts
 from devstack.runtime.k3d import ClusterJob
 from devstack.services import SERVICES
@@ -495,6 +502,8 @@ class ServiceStatus:
     # Prometheus only: its scrape jobs, each up/down with the last error (targets.JobHealth as dicts), so status
     # shows whether the metrics pipelines and models are watched by are really arriving
     targets: list[dict[str, object]] = field(default_factory=list)
+    # Prometheus only: the alerts its rules hold active, pending or firing (alerts.ActiveAlert as dicts)
+    alerts: list[dict[str, object]] = field(default_factory=list)
 
 
 def open_stack(stack: str) -> tuple[Path, str, Plan]:
@@ -522,6 +531,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
         else {}
     )
     targets = _targets(plan, results.get(PROMETHEUS))
+    alerts = _alerts(plan, results.get(PROMETHEUS))
     out = []
     for s in plan.services:
         mine = [c for c in containers if c.catalog == s.name]
@@ -574,6 +584,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
                 used_mib=sum(used.get(c.id, 0) for c in mine) >> 20,
                 ports=s.ports,
                 targets=targets if s.name == PROMETHEUS else [],
+                alerts=alerts if s.name == PROMETHEUS else [],
             )
         )
     return plan, out
@@ -589,6 +600,27 @@ def _targets(plan: Plan, probe: Probe | None) -> list[dict[str, object]]:
     except Exception as e:  # it answered its probe a moment ago: say why it does not now, never a traceback
         return [
             {"job": PROMETHEUS, "health": "unknown", "up": 0, "total": 0, "last_error": str(e)[:160], "instances": []}
+        ]
+
+
+def _alerts(plan: Plan, probe: Probe | None) -> list[dict[str, object]]:
+    """Prometheus's active alerts, asked only of a Prometheus its probe found ready (as _targets). An error asking
+    becomes one alert-shaped line rather than nothing, so a broken rule file is not mistaken for a quiet stack."""
+    if probe is None or not probe.ok:
+        return []
+    try:
+        return [a.to_dict() for a in prometheus_alerts(plan)]
+    except Exception as e:
+        return [
+            {
+                "name": "AlertsUnknown",
+                "state": "unknown",
+                "severity": "",
+                "service": PROMETHEUS,
+                "summary": f"Prometheus's alerts could not be read: {str(e)[:160]}",
+                "since": "",
+                "labels": {},
+            }
         ]
 
 

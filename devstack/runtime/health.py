@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 
+from devstack.planning.alerts import ActiveAlert, parse_alerts
 from devstack.planning.context import context, planned
 from devstack.planning.plan import Plan
 from devstack.planning.targets import JobHealth, describe, parse_targets, summarize
@@ -239,6 +240,12 @@ def prometheus_targets(plan: Plan, timeout: float = 5) -> list[JobHealth]:
     doc = json.loads(_http(f"{_scraper_base(plan)}/api/v1/targets?state=active", timeout=timeout))
     expected = [str(j["job_name"]) for j in scrape_jobs(plan) if j["job_name"] not in ON_DEMAND_JOBS]
     return summarize(parse_targets(doc), expected)
+
+
+def prometheus_alerts(plan: Plan, timeout: float = 5) -> list[ActiveAlert]:
+    """The alerts Prometheus's rules hold active (pending or firing), from its /api/v1/alerts. Raises on a
+    connection error or an answer that is not the alerts document."""
+    return parse_alerts(json.loads(_http(f"{_scraper_base(plan)}/api/v1/alerts", timeout=timeout)))
 
 
 def reload_prometheus(plan: Plan, timeout: float = 10) -> None:

@@ -134,6 +134,28 @@ def print_status(console: Console, stack: str, plan: Plan, services: list[Servic
     for s in services:
         if getattr(s, "targets", None):
             print_targets(console, s.targets)
+        if getattr(s, "alerts", None):
+            print_alerts(console, s.alerts)
+
+
+_ALERT_STYLE = {"firing": "[red]firing[/]", "pending": "[yellow]pending[/]"}
+
+
+def print_alerts(console: Console, alerts: list[dict[str, Any]]) -> None:
+    """The alerts section of `devstack status`: what Prometheus's rules hold active, firing first."""
+    t = Table(title="Alerts: Prometheus rules (pending until their `for`, then firing)")
+    t.add_column("alert", no_wrap=True)
+    t.add_column("state", no_wrap=True)
+    t.add_column("service", no_wrap=True)
+    t.add_column("summary", overflow="fold")
+    t.add_column("since", no_wrap=True)
+    for a in alerts:
+        state = str(a.get("state", ""))
+        since = str(a.get("since", ""))[:19].replace("T", " ")
+        t.add_row(
+            str(a["name"]), _ALERT_STYLE.get(state, state), str(a.get("service", "")), str(a.get("summary", "")), since
+        )
+    console.print(t)
 
 
 _TARGET_STYLE = {

@@ -109,7 +109,7 @@ def test_alertmanager_comes_up_healthy_and_prometheus_sends_to_it(up: dict[str, 
     assert [a["url"] for a in active] == ["http://alertmanager:9093/api/v2/alerts"]
 
 
-def test_a_target_that_stops_answering_fires_target_down(up: dict[str, Any]) -> None:
+def test_a_target_that_stops_answering_fires_target_down(up: dict[str, Any], env: dict[str, str]) -> None:
     subprocess.run(["docker", "stop", "-t", "2", f"{PROJECT}-redis-exporter-1"], check=True, capture_output=True)
     try:
         # scraped every 15 s, `for: 1m`, evaluated every 15 s, then sent: about two minutes
@@ -124,5 +124,11 @@ def test_a_target_that_stops_answering_fires_target_down(up: dict[str, Any]) -> 
             ("redis", "redis", "critical")
         ], firing
         assert "has not answered Prometheus" in firing[0]["annotations"]["summary"]
+        # status shows it too, from Prometheus's own alerts API: in the prometheus entry of --json and in a table
+        r = run_cli("status", "--stack", STACK, "--json", env=env)
+        prom = next(s for s in json.loads(r.stdout)["services"] if s["name"] == "prometheus")
+        assert ("TargetDown", "firing", "redis") in [(a["name"], a["state"], a["service"]) for a in prom["alerts"]]
+        r = run_cli("status", "--stack", STACK, env=env)
+        assert "Alerts: Prometheus rules" in r.stdout and "TargetDown" in r.stdout, r.stdout
     finally:
         subprocess.run(["docker", "start", f"{PROJECT}-redis-exporter-1"], check=True, capture_output=True)

@@ -212,3 +212,29 @@ def test_sampling_survives_an_exception_and_says_so() -> None:
         assert app.services, "the samples after the failure reached the table"
 
     run(app, (120, 40), body)
+
+
+def test_firing_rule_alerts_are_toasted_and_named_under_the_host_line() -> None:
+    # issue 15.2: the dashboard shows what Prometheus's rules hold firing (a real /api/v1/alerts answer: one rule
+    # firing, one pending); a pending alert is not toasted, as it may clear before its `for`
+    import json
+    from pathlib import Path
+
+    from devstack.planning.alerts import parse_alerts
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus_alerts_testbed.json"
+    app, backend = make_app()
+    backend.alerts = parse_alerts(json.loads(fixture.read_text()))
+
+    async def body(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settled(app, backend)(pilot)
+        for _ in range(500):
+            if app.firing:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+        assert [(a.name, a.service) for a in app.firing] == [("TargetDown", "redis")]
+        assert [n.title for n in app._notifications] == ["TargetDown firing"]
+        assert "alerts firing: TargetDown (redis)" in str(app.host.render())
+
+    run(app, (120, 40), body)

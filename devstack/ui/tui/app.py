@@ -20,12 +20,16 @@ from textual.worker import get_current_worker
 
 from devstack.core.errors import DevstackError
 from devstack.monitor.sampler import History, ServiceSample, Snapshot, elsewhere
+from devstack.planning.alerts import ActiveAlert
 from devstack.planning.plan import Plan
 from devstack.ui.tui.alerts import alerts
 from devstack.ui.tui.backend import Backend
 from devstack.ui.tui.fmt import mib
 from devstack.ui.tui.screens import ConfirmScreen, HelpScreen, PlanScreen
 from devstack.ui.tui.widgets import HostPanel, MemoryChart, ServicesTable
+
+# seconds between asks of Prometheus's alerts: its rules are evaluated every 15 s
+ALERTS_EVERY_S = 15.0
 
 
 class Sampled(Message):
@@ -52,6 +56,14 @@ class ActionFinished(Message):
     def __init__(self, what: str, ok: bool, detail: str) -> None:
         super().__init__()
         self.what, self.ok, self.detail = what, ok, detail
+
+
+class RuleAlerts(Message):
+    """What Prometheus's alerting rules hold firing now (none when the stack has no Prometheus)."""
+
+    def __init__(self, firing: list[ActiveAlert]) -> None:
+        super().__init__()
+        self.firing = firing
 
 
 class Progressed(Message):
@@ -114,6 +126,7 @@ class DashboardApp(App[None]):
         self._peaks_saved = time.monotonic()
         self.ticks = 0
         self.sample_error: str | None = None  # the last sample's failure, until one succeeds again
+        self.firing: list[ActiveAlert] = []  # Prometheus's rules firing now, asked every ALERTS_EVERY_S
 
     def compose(self) -> ComposeResult:
         # kept as references: `App.query_one` searches the screen on top, which is a modal while one is open
@@ -135,8 +148,18 @@ class DashboardApp(App[None]):
         self.host.show(None, None, self.history)
         self._load_plan()
         self._sample()
+        self._poll_alerts()
+        self.set_interval(ALERTS_EVERY_S, self._poll_alerts)
 
     # ---------------------------------------------------------------- workers (never touch widgets)
+    @work(thread=True, exclusive=True, group="alerts", exit_on_error=False)
+    def _poll_alerts(self) -> None:
+        try:
+            firing = [a for a in self.backend.rule_alerts() if a.state == "firing"]
+        except Exception:  # Prometheus away or not planned: the table already says why; no alerts to show
+            firing = []
+        self.post_message(RuleAlerts(firing))
+
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def _load_plan(self) -> None:
         plan = self.backend.plan()
@@ -248,6 +271,19 @@ class DashboardApp(App[None]):
         self._peaks_saved = time.monotonic()
         self.backend.save_peaks(dict(self.history.peaks))
 
+    def on_rule_alerts(self, message: RuleAlerts) -> None:
+        before = {(a.name, a.service, tuple(sorted(a.labels.items()))) for a in self.firing}
+        for a in message.firing:  # a toast when an alert starts firing; the header line while it does
+            if (a.name, a.service, tuple(sorted(a.labels.items()))) not in before:
+                self.notify(
+                    a.summary or a.name,
+                    title=f"{a.name} firing",
+                    severity="error" if a.severity == "critical" else "warning",
+                    timeout=10,
+                )
+        self.firing = message.firing
+        self._draw_host()
+
     def on_log_lines(self, message: LogLines) -> None:
         if self._following is not None and message.service == self._following.service:
             log = self.logs
@@ -285,7 +321,11 @@ class DashboardApp(App[None]):
             self._draw_chart()
 
     def _draw_host(self) -> None:
-        self.host.show(self.last, self.plan, self.history, (self.busy or "") or self.note)
+        note = (self.busy or "") or self.note
+        if self.firing:
+            names = ", ".join(f"{a.name} ({a.service})" if a.service else a.name for a in self.firing)
+            note = f"{note}  |  alerts firing: {names}" if note else f"alerts firing: {names}"
+        self.host.show(self.last, self.plan, self.history, note)
 
     def _draw_chart(self) -> None:
         chart = self.chart

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from devstack.core.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.monitor.sampler import Peak, Sampler, Snapshot, save_peaks
+from devstack.planning.alerts import ActiveAlert
 from devstack.planning.plan import Plan
 from devstack.runtime.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL, ComposeEngine
+from devstack.services import SERVICES
 
 if TYPE_CHECKING:
     from devstack.planning.config import Selection
@@ -42,6 +44,7 @@ class Backend(Protocol):
     def preview(self, profile: str, budget: str) -> Preview: ...
     def urls(self) -> dict[str, str]: ...
     def save_peaks(self, peaks: dict[str, Peak]) -> None: ...
+    def rule_alerts(self) -> list[ActiveAlert]: ...
 
 
 def web_urls(plan: Plan) -> dict[str, str]:
@@ -94,6 +97,16 @@ class StackBackend:
     def urls(self) -> dict[str, str]:
         plan = self.plan()
         return web_urls(plan) if plan else {}
+
+    def rule_alerts(self) -> list[ActiveAlert]:
+        """Prometheus's active alerts, when the stack has a Prometheus (none otherwise); raises when it does not
+        answer (the app shows no alerts then: the table says Prometheus is down)."""
+        from devstack.runtime.health import prometheus_alerts
+
+        plan = self.plan()
+        if plan is None or not any(SERVICES[n].scrapes for n in plan.names() if n in SERVICES):
+            return []
+        return prometheus_alerts(plan, timeout=3)
 
     def save_peaks(self, peaks: dict[str, Peak]) -> None:
         if peaks and self.directory.exists():
