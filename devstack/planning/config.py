@@ -100,4 +100,5 @@ def plan_request(sel: Selection, *, engine_mib: int | None, host_mib: int | None
         bind=sel.override.bind,
         image_env=image_env(),
         arch=arch,
+        alerts={name: a.setting() for name, a in sel.override.alerts.items()},
     )

@@ -65,6 +65,8 @@ class PlanRequest:
     # per-replica targets learned from observed peaks (`plan --from-peaks`), kept between floor and ceiling
     learned_targets: Mapping[str, int] = field(default_factory=dict)
     learned_floors: Mapping[str, int] = field(default_factory=dict)  # raised for services that ran hot
+    # devstack.yaml's `alerts:`: rule name -> {"threshold": float, "for": "5m", "enabled": bool}, as given
+    alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class Plan:
     arch: str
     # the planned add-ons' declarations from devstack.yaml (services/addon.py), so a later command knows them
     addons: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the alert settings it was planned with (PlanRequest.alerts), so a later render writes the same rules
+    alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def service(self, name: str) -> ServicePlan:
         for s in self.services:
@@ -306,6 +310,7 @@ def make_plan(req: PlanRequest) -> Plan:
         host_mib=req.host_mib,
         arch=req.arch,
         addons={p.name: dict(d) for p in planned if (d := SERVICES[p.name].declaration) is not None},
+        alerts={name: dict(s) for name, s in req.alerts.items()},
     )
 
 

@@ -19,7 +19,7 @@ from devstack.core.errors import ConfigError, UsageError
 from devstack.core.resources import profiles_dir
 from devstack.core.units import parse_size
 from devstack.planning.catalog import CATALOG, SERVICE_NAMES
-from devstack.services import BUILT_IN_NAMES, register_addons
+from devstack.services import BUILT_IN_NAMES, SERVICES, register_addons
 from devstack.services.addon import AddonDecl, addon_service
 from devstack.services.base import Group
 
@@ -425,10 +425,64 @@ class _Addons(BaseModel):
         return self
 
 
+_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h)$")
+
+
+class AlertSetting(BaseModel):
+    """What devstack.yaml may change of one alerting rule a service declares (services' AlertSpec)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threshold: float | None = Field(default=None, gt=0)
+    wait: str | None = Field(default=None, alias="for")
+    enabled: bool = True
+
+    @field_validator("wait", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> str | None:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError(f"{v} is not a duration: give its unit, as in {v}s or {v}m")
+        if v is not None and (not isinstance(v, str) or not _DURATION.match(v)):
+            raise ValueError(f"{v!r} is not a duration: use a number and s, m or h (30s, 5m, 1h)")
+        return v
+
+    def setting(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"enabled": self.enabled}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        if self.wait is not None:
+            out["for"] = self.wait
+        return out
+
+
+def _alert_specs() -> dict[str, Any]:
+    return {a.name: a for s in SERVICES.values() for a in s.alerts}
+
+
 class Override(_Services):
-    """The user's `devstack.yaml`: budget, profile, bind address, per-service settings, add-on services."""
+    """The user's `devstack.yaml`: budget, profile, bind address, per-service settings, add-on services, alert
+    thresholds."""
 
     addons: dict[str, Addon] = Field(default_factory=dict)
+    alerts: dict[str, AlertSetting] = Field(default_factory=dict)
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alert_names(cls, v: Any) -> Any:
+        if v is None:
+            return {}
+        if isinstance(v, dict):
+            specs = _alert_specs()
+            for name, setting in v.items():
+                if name not in specs:
+                    raise ValueError(f"alerts.{name}|unknown alert {name!r}|use one of: {', '.join(sorted(specs))}.")
+                if isinstance(setting, dict) and "threshold" in setting and specs[name].threshold is None:
+                    raise ValueError(
+                        f"alerts.{name}.threshold|{name} takes no threshold (its rule is `{specs[name].expr}`)"
+                        "|set only for or enabled for it."
+                    )
+        return v
+
     profile: str | None = None
     budget: int | None = None
     bind: str = "127.0.0.1"
@@ -465,7 +519,10 @@ _FIX_BY_TYPE = {
     "missing": "add it.",
 }
 # the generic fix of a field without a fix of its own, by the top-level key it is under
-_FIX_BY_SECTION = {"addons": "see README.md, section Add-on services, for a declaration to start from."}
+_FIX_BY_SECTION = {
+    "addons": "see README.md, section Add-on services, for a declaration to start from.",
+    "alerts": "see README.md, section Alerts, for each rule and what its threshold counts.",
+}
 
 
 def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
@@ -473,6 +530,8 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         return ", ".join(ServiceSettings.model_fields)
     if len(loc) == 3 and loc[0] == "addons":
         return ", ".join(Addon.model_fields)
+    if len(loc) == 3 and loc[0] == "alerts":
+        return "threshold, for, enabled"
     if len(loc) == 4 and loc[0] == "addons" and loc[2] in ("memory", "health", "metrics"):
         inner: dict[str, type[BaseModel]] = {"memory": AddonMemory, "health": AddonHealth, "metrics": AddonMetrics}
         return ", ".join(inner[str(loc[2])].model_fields)

@@ -208,12 +208,17 @@ def scrape_jobs(plan: Plan, cluster: str | None = None) -> list[dict[str, object
 
 def alert_rule_groups(plan: Plan) -> list[dict[str, object]]:
     """The alerting rules of the planned services, one rule group each, when a scraper is planned to evaluate them
-    (none otherwise)."""
+    (none otherwise), with the thresholds, `for`s and switches the plan took from devstack.yaml's `alerts:`."""
     if _scraper(plan) is None:
         return []
     groups: list[dict[str, object]] = []
     for s in planned(plan):
-        if rules := s.alert_rules(context(plan, s.name)):
+        rules = []
+        for a in s.alerts:
+            setting = plan.alerts.get(a.name, {})
+            if setting.get("enabled", True):
+                rules.append(a.rule(setting.get("threshold"), setting.get("for")))
+        if rules:
             groups.append({"name": s.name, "rules": rules})
     return groups
 

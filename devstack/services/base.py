@@ -255,8 +255,7 @@ class Service:
     scrape_jobs: Callable[[Ctx], list[dict[str, object]]] = _no_jobs  # its native metrics endpoints
     exporter: Exporter | None = None  # the exporter Prometheus runs for it, when it has no metrics of its own
     secrets: tuple[Secret, ...] = ()  # the stack's secrets it owns (written to .env whether planned or not)
-    # Prometheus alerting rules on its metrics (rule dicts: alert, expr, for, labels, annotations)
-    alert_rules: Callable[[Ctx], list[dict[str, object]]] = _no_jobs
+    alerts: tuple[AlertSpec, ...] = ()  # Prometheus alerting rules on its metrics
     receives_alerts: str | None = None  # where the scraper sends alerts to it, on the Compose network
     # the seed's figure for a knob inside it, reported when the plan gives less: (knob, MiB, what it is)
     seed_knob: tuple[str, int, str] | None = None
@@ -269,15 +268,29 @@ class Service:
         return self.spec.name
 
 
-def alert(name: str, expr: str, summary: str, *, wait: str = "1m", severity: str = "warning") -> dict[str, object]:
-    """One Prometheus alerting rule; `summary` may use the alert's labels ({{ $labels.job }})."""
-    return {
-        "alert": name,
-        "expr": expr,
-        "for": wait,
-        "labels": {"severity": severity},
-        "annotations": {"summary": summary},
-    }
+@dataclass(frozen=True)
+class AlertSpec:
+    """One Prometheus alerting rule a service declares, as data: devstack.yaml's `alerts:` may change its threshold
+    and its `for`, or switch it off (render applies them, services/alert rules stay pure)."""
+
+    name: str
+    expr: str  # PromQL; {threshold} where the threshold goes
+    summary: str  # may use the alert's labels ({{ $labels.job }}) and value ({{ $value }})
+    wait: str = "1m"  # Prometheus's `for`: how long the expression holds before the alert fires
+    severity: str = "warning"
+    threshold: float | None = None  # the default for {threshold}; None: the rule takes none
+    measures: str = ""  # what the threshold counts, for errors and the README (records, share of maxmemory)
+
+    def rule(self, threshold: float | None = None, wait: str | None = None) -> dict[str, object]:
+        value = self.threshold if threshold is None else threshold
+        shown = "" if value is None else (str(int(value)) if float(value).is_integer() else str(value))
+        return {
+            "alert": self.name,
+            "expr": self.expr.replace("{threshold}", shown),
+            "for": wait or self.wait,
+            "labels": {"severity": self.severity},
+            "annotations": {"summary": self.summary},
+        }
 
 
 def scrape_job(name: str, service: str, target: str, path: str | None = None) -> dict[str, object]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from devstack.core.knobs import Sized, clamp, down
 from devstack.core.templates import raw, template
 from devstack.services.base import (
+    AlertSpec,
     Ctx,
     Endpoint,
     Exporter,
@@ -17,7 +18,6 @@ from devstack.services.base import (
     Secret,
     Service,
     ServiceSpec,
-    alert,
     mem,
 )
 from devstack.services.probes import KafkaRoundTrip
@@ -123,22 +123,23 @@ def exporter_args(ctx: Ctx) -> dict[str, str]:
     return {"config/prometheus/kafka-exporter/args": text}
 
 
-def alert_rules(ctx: Ctx) -> list[dict[str, object]]:
-    # kafka_exporter's metrics: only there when Prometheus runs it beside Kafka
-    return [
-        alert(
-            "KafkaUnderReplicatedPartitions",
-            "sum by (topic) (kafka_topic_partition_under_replicated_partition) > 0",
-            "topic {{ $labels.topic }} has partitions with fewer in-sync replicas than replicas",
-            wait="2m",
-        ),
-        alert(
-            "KafkaConsumerGroupLag",
-            f"sum by (consumergroup, topic) (kafka_consumergroup_lag) > {CONSUMER_LAG_ALERT}",
-            "consumer group {{ $labels.consumergroup }} is {{ $value }} records behind on {{ $labels.topic }}",
-            wait="5m",
-        ),
-    ]
+# kafka_exporter's metrics: only there when Prometheus runs it beside Kafka
+ALERTS = (
+    AlertSpec(
+        "KafkaUnderReplicatedPartitions",
+        "sum by (topic) (kafka_topic_partition_under_replicated_partition) > 0",
+        "topic {{ $labels.topic }} has partitions with fewer in-sync replicas than replicas",
+        wait="2m",
+    ),
+    AlertSpec(
+        "KafkaConsumerGroupLag",
+        "sum by (consumergroup, topic) (kafka_consumergroup_lag) > {threshold}",
+        "consumer group {{ $labels.consumergroup }} is {{ $value }} records behind on {{ $labels.topic }}",
+        wait="5m",
+        threshold=CONSUMER_LAG_ALERT,
+        measures="records a consumer group is behind on a topic",
+    ),
+)
 
 
 SERVICE = Service(
@@ -153,7 +154,7 @@ SERVICE = Service(
     endpoint=endpoint,
     client_env=client_env,
     probe=probe,
-    alert_rules=alert_rules,
+    alerts=ALERTS,
     # kafka_exporter rather than the JMX agent: one small container instead of an agent jar in every broker JVM
     # (which the official image does not ship), and it reports what pipelines need: topics, partitions, offsets
     # and consumer-group lag. Limit: measured on the test bed after 3 minutes (21 MiB RSS, 8 MiB charged to its

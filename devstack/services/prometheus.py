@@ -8,6 +8,7 @@ import yaml
 
 from devstack.core.knobs import Sized, down
 from devstack.services.base import (
+    AlertSpec,
     Ctx,
     Endpoint,
     Group,
@@ -16,7 +17,6 @@ from devstack.services.base import (
     Port,
     Service,
     ServiceSpec,
-    alert,
     container_env,
     env_key,
     scrape_job,
@@ -98,16 +98,15 @@ def files(ctx: Ctx) -> dict[str, str]:
     return out
 
 
-def alert_rules(ctx: Ctx) -> list[dict[str, object]]:
-    # every scrape target: a service whose metrics endpoint stops answering is down (or its exporter is)
-    return [
-        alert(
-            "TargetDown",
-            "up == 0",
-            "{{ $labels.job }} ({{ $labels.service }}) has not answered Prometheus for a minute",
-            severity="critical",
-        )
-    ]
+# every scrape target: a service whose metrics endpoint stops answering is down (or its exporter is)
+ALERTS = (
+    AlertSpec(
+        "TargetDown",
+        "up == 0",
+        "{{ $labels.job }} ({{ $labels.service }}) has not answered Prometheus for a minute",
+        severity="critical",
+    ),
+)
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
@@ -132,6 +131,6 @@ SERVICE = Service(
     client_env=client_env,
     probe=probe,
     scrape_jobs=lambda ctx: [scrape_job(NAME, NAME, "localhost:9090")],
-    alert_rules=alert_rules,
+    alerts=ALERTS,
     scrapes=True,
 )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from devstack.core.knobs import Sized, down
 from devstack.core.templates import template
 from devstack.services.base import (
+    AlertSpec,
     Ctx,
     Endpoint,
     Exporter,
@@ -17,7 +18,6 @@ from devstack.services.base import (
     Secret,
     Service,
     ServiceSpec,
-    alert,
     container_env,
 )
 from devstack.services.probes import RedisPing
@@ -72,16 +72,17 @@ def probe(ctx: Ctx) -> RedisPing:
     return RedisPing(ctx.host, ctx.port("redis"), ctx.secrets["redis_password"])
 
 
-def alert_rules(ctx: Ctx) -> list[dict[str, object]]:
-    # redis_exporter's metrics: near maxmemory, volatile-lru starts evicting features before their TTL
-    return [
-        alert(
-            "RedisMemoryNearMax",
-            "redis_memory_max_bytes > 0 and redis_memory_used_bytes / redis_memory_max_bytes > 0.9",
-            "Redis uses {{ $value | humanizePercentage }} of its maxmemory: features are evicted before they expire",
-            wait="5m",
-        )
-    ]
+# redis_exporter's metrics: near maxmemory, volatile-lru starts evicting features before their TTL
+ALERTS = (
+    AlertSpec(
+        "RedisMemoryNearMax",
+        "redis_memory_max_bytes > 0 and redis_memory_used_bytes / redis_memory_max_bytes > {threshold}",
+        "Redis uses {{ $value | humanizePercentage }} of its maxmemory: features are evicted before they expire",
+        wait="5m",
+        threshold=0.9,
+        measures="the share of maxmemory Redis uses (0-1)",
+    ),
+)
 
 
 SERVICE = Service(
@@ -94,7 +95,7 @@ SERVICE = Service(
     endpoint=endpoint,
     client_env=client_env,
     probe=probe,
-    alert_rules=alert_rules,
+    alerts=ALERTS,
     # Limit: measured on the test bed after 3 minutes (18 MiB RSS, 10 MiB charged to its cgroup), with headroom.
     exporter=Exporter(
         "redis-exporter", NAME, "redis_exporter", 9121, 32, Image(f"oliver006/redis_exporter:{REDIS_EXPORTER_VERSION}")

@@ -30,6 +30,13 @@ UP = ("up", "--services", SERVICES, "--budget", "10g", "--stack", STACK, "--conf
 PROM = f"http://127.0.0.1:{9090 + SHIFT}"
 ALWAYS_UP = ("prometheus", "minio", "spark-master", "spark-worker", "kafka", "redis")
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+# devstack.yaml's `alerts:` for this stack (each `for: 10s`): the rules as the services declare them, with thresholds
+# the test can cross on purpose
+ALERTS: dict[str, dict[str, Any]] = {
+    "KafkaUnderReplicatedPartitions": {},
+    "KafkaConsumerGroupLag": {"threshold": 5},
+    "RedisMemoryNearMax": {"threshold": 0.0001},  # an idle Redis uses ~1 MB of its maxmemory
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +47,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         SHIFT,
         ["KAFKA", "REDIS", "MINIO", "SPARK", "CLICKHOUSE", "PROMETHEUS", "KAFKA_EXPORTER", "REDIS_EXPORTER"],
     )
+    # the services' alert rules with thresholds and `for`s a test can reach in seconds, as a user may set them
+    path = Path(config_path(e))
+    doc = json.loads(path.read_text())
+    doc["alerts"] = {name: {"for": "10s", **more} for name, more in ALERTS.items()}
+    path.write_text(json.dumps(doc))
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 
@@ -218,6 +230,57 @@ def test_kafka_exporter_waits_out_a_kafka_outage_without_restarting(up: dict[str
         r = run_cli(*UP, config_path(env), env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert _wait_for(("kafka",), "up", timeout=90)["kafka"][0] == "up"
+    assert _values('kafka_brokers{job="kafka"}', [3.0]) == [3.0]
+
+
+def _firing(name: str, timeout: float = 180) -> list[dict[str, Any]]:
+    """The alerts of that rule once one fires (scrape 15 s, kafka_exporter's metadata 30 s, the rule's `for`)."""
+    deadline, found = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        found = [a for a in _get("/api/v1/alerts")["data"]["alerts"] if a["labels"]["alertname"] == name]
+        if any(a["state"] == "firing" for a in found):
+            break
+        time.sleep(3)
+    return [a for a in found if a["state"] == "firing"]
+
+
+def test_the_rules_carry_devstack_yaml_thresholds(up: dict[str, Any]) -> None:
+    rules = {r["name"]: r for g in _get("/api/v1/rules")["data"]["groups"] for r in g["rules"]}
+    assert rules["KafkaConsumerGroupLag"]["query"].endswith("> 5")
+    assert rules["KafkaConsumerGroupLag"]["duration"] == 10
+    assert rules["TargetDown"]["duration"] == 60  # not set: the service's own `for`
+
+
+def test_redis_near_maxmemory_fires(up: dict[str, Any]) -> None:
+    firing = _firing("RedisMemoryNearMax")
+    assert [a["labels"]["service"] for a in firing] == ["redis"], firing
+
+
+def test_a_lagging_consumer_group_fires(up: dict[str, Any]) -> None:
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    conf = {"bootstrap.servers": f"127.0.0.1:{9092 + SHIFT}", "log_level": 0}
+    p = Producer({**conf, "acks": "all"})
+    for i in range(20):
+        p.produce("alert-lag", f"r{i}".encode())
+    assert p.flush(30) == 0
+    c = Consumer({**conf, "group.id": "lagging", "enable.auto.commit": False})
+    try:  # a group that has read nothing: 20 records behind, above the threshold of 5
+        c.commit(offsets=[TopicPartition("alert-lag", p, 0) for p in range(3)], asynchronous=False)  # its 3 partitions
+    finally:
+        c.close()
+    firing = _firing("KafkaConsumerGroupLag")
+    assert ("lagging", "alert-lag") in [(a["labels"]["consumergroup"], a["labels"]["topic"]) for a in firing], firing
+
+
+def test_a_stopped_broker_leaves_partitions_under_replicated_and_fires(up: dict[str, Any], env: dict[str, str]) -> None:
+    subprocess.run(["docker", "stop", "-t", "10", f"{PROJECT}-kafka-3-1"], check=True, capture_output=True)
+    try:
+        firing = _firing("KafkaUnderReplicatedPartitions")
+        assert "_devstack_health" in {a["labels"]["topic"] for a in firing}, firing  # replication 3, one replica gone
+    finally:
+        r = run_cli(*UP, config_path(env), env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
     assert _values('kafka_brokers{job="kafka"}', [3.0]) == [3.0]
 
 

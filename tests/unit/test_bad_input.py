@@ -79,6 +79,13 @@ CASES: dict[str, tuple[str, list[str], str]] = {
         "must be an absolute path",
     ),
     "add-on port clash": (_addon("web", "{port: http}", "{http: 6379}"), ["--services", "redis,web"], "6379"),
+    # alert settings (issue 15.2)
+    "unknown alert": ("alerts:\n  KafkaLagg: {threshold: 5}\n", [], "unknown alert 'KafkaLagg'"),
+    "threshold on a rule without one": ("alerts:\n  TargetDown: {threshold: 3}\n", [], "TargetDown takes no threshold"),
+    "alert duration without unit": ("alerts:\n  TargetDown: {for: 90}\n", [], "for"),
+    "alert duration not a duration": ("alerts:\n  TargetDown: {for: soon}\n", [], "'soon' is not a duration"),
+    "alert threshold not positive": ("alerts:\n  KafkaConsumerGroupLag: {threshold: 0}\n", [], "threshold"),
+    "unknown alert setting": ("alerts:\n  TargetDown: {wait: 5m}\n", [], "wait"),
     "add-on unknown group": (
         "addons:\n  web:\n    image: nginx\n    group: misc\n    memory: {floor: 64m}\n    health: {command: 'true'}\n",
         [],

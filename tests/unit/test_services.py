@@ -83,3 +83,27 @@ def test_alerts_go_to_alertmanager_only_when_it_is_planned() -> None:
     # and without Prometheus there is nothing to evaluate them
     alone = config_files(_plan("redis", "alertmanager"), SECRETS, "devstack-t")
     assert not any(f.startswith("config/prometheus/") for f in alone)
+
+
+def test_devstack_yaml_alert_settings_reach_the_rendered_rules() -> None:
+    plan = make_plan(
+        PlanRequest(
+            "test",
+            ("kafka", "redis", "prometheus"),
+            budget_mib=8 * 1024,
+            alerts={
+                "KafkaConsumerGroupLag": {"threshold": 500, "for": "30s"},
+                "RedisMemoryNearMax": {"enabled": False},
+            },
+        )
+    )
+    assert plan.alerts["KafkaConsumerGroupLag"] == {"threshold": 500, "for": "30s"}  # kept in plan.json
+    files = config_files(plan, SECRETS, "devstack-t")
+    rules = {
+        r["alert"]: r
+        for g in yaml.safe_load(files["config/prometheus/rules/devstack.yml"])["groups"]
+        for r in g["rules"]
+    }
+    assert rules["KafkaConsumerGroupLag"]["expr"].endswith("> 500") and rules["KafkaConsumerGroupLag"]["for"] == "30s"
+    assert rules["KafkaUnderReplicatedPartitions"]["for"] == "2m"  # not set: the service's own
+    assert "RedisMemoryNearMax" not in rules  # switched off
