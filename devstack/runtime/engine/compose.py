@@ -79,6 +79,15 @@ class ComposeEngine:
         with docker_errors():
             self.docker.compose.up(services, detach=True, dependencies=False, force_recreate=recreate, quiet=True)
 
+    def create(self) -> None:
+        """Create every container (and its volumes), started by nothing: files can be put into them first."""
+        with docker_errors():
+            self.docker.compose.create(pull="never")
+
+    def stop_all(self) -> None:
+        with docker_errors():
+            self.docker.compose.stop(timeout=30)
+
     def stop(self, services: list[str]) -> None:
         with docker_errors():
             self.docker.compose.stop(services, timeout=30)

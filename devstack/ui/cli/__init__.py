@@ -30,6 +30,8 @@ COMMANDS = {
     "down": "lifecycle",
     "logs": "lifecycle",
     "restart": "lifecycle",
+    "snapshot": "snapshots",
+    "restore": "snapshots",
     "env": "access",
     "secrets": "access",
     "top": "watch",

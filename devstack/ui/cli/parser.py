@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", "-v", action="store_true", help="print the commands devstack runs, and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for group in (_planning, _lifecycle, _access, _watch, _cluster):  # as cli/<group>.py holds their commands
+    for group in (_planning, _lifecycle, _snapshots, _access, _watch, _cluster):  # as cli/<group>.py holds them
         group(sub)
     return parser
 
@@ -72,6 +72,26 @@ def _stack_only(p: argparse.ArgumentParser) -> None:
 def _build_arg(p: argparse.ArgumentParser, metavar: str, help: str) -> None:
     """--build-arg, repeatable, for the commands that build devstack's own images (demo, k3d images)."""
     p.add_argument("--build-arg", action="append", default=[], metavar=metavar, help=help)
+
+
+def _snapshots(sub: Subparsers) -> None:
+    """snapshot, restore."""
+    p = sub.add_parser(
+        "snapshot",
+        help="copy every service's data and the stack's secrets (`snapshot list` lists them); stops a running "
+        "stack for the copy",
+    )
+    _stack_only(p)
+    p.add_argument("name", nargs="?", help="its name (default: the time, 20261205-163000); `list` lists them")
+    p.add_argument("--every", metavar="PERIOD", help="take one every PERIOD (6h, 30m, 1d) until Ctrl-C")
+    p.add_argument("--keep", type=int, metavar="N", help="with --every: keep the newest N scheduled ones (default 8)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("restore", help="replace the stack's data with a snapshot's, then bring it up (asks first)")
+    _stack_only(p)
+    p.add_argument("name", help="the snapshot (devstack snapshot list)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before replacing the data")
+    p.add_argument("--json", action="store_true")
 
 
 def _planning(sub: Subparsers) -> None:
