@@ -112,9 +112,11 @@ class Watch:
         return None
 
     def not_ready(self, service: str) -> NotReady | None:
-        for c in self.of(service):
-            if c.one_shot:
-                continue
+        mine = [c for c in self.of(service) if not c.one_shot]
+        if not mine:  # Compose has not created it yet (or the engine's listing predates it): not ready, whatever
+            # answers on its port; a fast server (Redis) otherwise passes its probe before its healthcheck has run
+            return NotReady("compose", f"{service} has no container yet")
+        for c in mine:
             if c.state != "running":
                 return NotReady("container", f"{c.service} is {c.state}")
             if c.health in ("starting", "unhealthy"):

@@ -62,3 +62,26 @@ def test_a_service_that_exits_keeps_what_it_waited_on(plan, monkeypatch: pytest.
     )["redis"]
     assert not got.ok and got.detail == "redis exited with code 1"
     assert [ph for ph, _ in got.waited] == ["container"]
+
+
+def test_a_service_without_a_container_yet_is_not_ready_whatever_answers_its_port() -> None:
+    # found with a fresh stack on a busy machine: the engine's first listing predates Compose's containers, and
+    # Redis answered AUTH + PING on its port before its healthcheck had run, so `up` returned while Compose still
+    # called Redis "starting" and Prometheus had not loaded a target yet
+    from devstack.lifecycle.stack import Watch
+    from devstack.runtime.engine.compose import ContainerState
+
+    class Engine:
+        def __init__(self) -> None:
+            self.listing: list[ContainerState] = []
+
+        def containers(self) -> list[ContainerState]:
+            return list(self.listing)
+
+    engine = Engine()
+    watch = Watch(engine, every=0)  # type: ignore[arg-type]
+    assert watch.not_ready("redis") == NotReady("compose", "redis has no container yet")
+    engine.listing = [ContainerState("id", "p-redis-1", "redis", "redis", "running", "starting", 0, 0, False, 0)]
+    assert watch.not_ready("redis") == NotReady("healthcheck", "redis's healthcheck says starting")
+    engine.listing = [ContainerState("id", "p-redis-1", "redis", "redis", "running", "healthy", 0, 0, False, 0)]
+    assert watch.not_ready("redis") is None
