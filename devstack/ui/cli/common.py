@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -24,9 +24,36 @@ def host(ports: list[int] | None = None, bind: str = "127.0.0.1", tools: bool = 
     return host_facts(ports, bind, with_tools=tools)
 
 
+def _in_background(read: Callable[[], HostFacts]) -> Callable[[], HostFacts]:
+    """Start `read` in a thread; the returned function waits for its result (or raises its error)."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = read()
+        except BaseException as e:  # handed to the caller, who raises it as its own
+            box["error"] = e
+
+    t = threading.Thread(target=run, name="host-facts", daemon=True)
+    t.start()
+
+    def result() -> HostFacts:
+        t.join()
+        if "error" in box:
+            raise box["error"]  # type: ignore[misc]
+        return box["value"]  # type: ignore[return-value]
+
+    return result
+
+
 def plan_for(
     args: argparse.Namespace, facts: HostFacts | None = None, *, over_engine_ok: bool = True
 ) -> tuple[Selection, Plan, HostFacts]:
+    # the host's facts (one `docker info`, ~50 ms) are read while the planner's modules load and the profile is
+    # validated: the wait for Docker overlaps the imports instead of following them
+    reading = None if facts is not None else _in_background(host)
     from devstack.planning.config import plan_request, select
     from devstack.planning.plan import make_plan, refuse_over_engine
 
@@ -37,8 +64,9 @@ def plan_for(
         config=args.config,
         stack=args.stack,
     )
-    if facts is None:
-        facts = host()
+    if reading is not None:
+        facts = reading()
+    assert facts is not None
     engine = facts.engine.mem_mib if facts.engine.reachable else None
     req = plan_request(sel, engine_mib=engine, host_mib=facts.host_mib, arch=facts.arch)
     if not over_engine_ok:
