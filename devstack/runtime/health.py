@@ -90,8 +90,8 @@ def run_http(spec: HttpProbe) -> tuple[bool, str]:
     return True, spec.ok
 
 
-def resp_command(host: str, port: int, password: str, *args: str) -> bytes:
-    """One Redis command after AUTH, over a plain socket (RESP); enough for a probe and for tests."""
+def resp_command(host: str, port: int, password: str, *args: str, user: str = "default") -> bytes:
+    """One Redis command after AUTH as `user`, over a plain socket (RESP); enough for a probe and for tests."""
     with socket.create_connection((host, port), timeout=5) as s:
 
         def send(*parts: str) -> bytes:
@@ -99,15 +99,15 @@ def resp_command(host: str, port: int, password: str, *args: str) -> bytes:
             s.sendall(payload.encode())
             return s.recv(65536)
 
-        auth = send("AUTH", password)
+        auth = send("AUTH", user, password)
         if not auth.startswith(b"+OK"):
             raise PermissionError(auth.decode(errors="replace").strip())
         return send(*args)
 
 
 def run_redis_ping(spec: RedisPing) -> tuple[bool, str]:
-    pong = resp_command(spec.host, spec.port, spec.password, "PING")
-    return (True, "AUTH + PING") if pong.startswith(b"+PONG") else (False, str(pong))
+    pong = resp_command(spec.host, spec.port, spec.password, "PING", user=spec.user)
+    return (True, f"AUTH as {spec.user} + PING") if pong.startswith(b"+PONG") else (False, str(pong))
 
 
 def run_pg_query(spec: PgQuery) -> tuple[bool, str]:

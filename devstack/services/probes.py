@@ -29,11 +29,12 @@ class HttpProbe:
 
 @dataclass(frozen=True)
 class RedisPing:
-    """AUTH with the password, then PING answers PONG (RESP over a plain socket)."""
+    """AUTH as the user with the password, then PING answers PONG (RESP over a plain socket)."""
 
     host: str
     port: int
     password: str
+    user: str = "default"
 
 
 @dataclass(frozen=True)

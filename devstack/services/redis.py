@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from devstack.core.knobs import Sized, down
@@ -50,26 +51,54 @@ def size(total: int, replicas: int = 1) -> Sized:
     )
 
 
+# One Redis ACL user per client, each with only the keys and commands it needs (issue 15.3); `default` stays the
+# stack's admin. The feature store's clients (the pipeline's scorer, bootstrap, notebooks) read and write feature
+# hashes and the TTL record, with no command that flushes, lists every key or reconfigures the server; the
+# exporter has redis_exporter's documented minimum; the health probe may only PING.
+FEATURES_USER, EXPORTER_USER, PROBE_USER = "features", "exporter", "probe"
+ACL = {
+    FEATURES_USER: "resetkeys ~features:* ~devstack:features:* resetchannels -@all +@read +@write +@keyspace "
+    "+@hash +@string +@connection +@transaction +ping -@dangerous",
+    EXPORTER_USER: "allkeys -@all +client +ping +info +config|get +cluster|info +slowlog +latency +memory +select "
+    "+get +scan +xinfo +type +pfcount +strlen +llen +scard +zcard +hlen +xlen +eval",
+    PROBE_USER: "resetkeys -@all +ping",
+}
+
+
+def _secret(user: str) -> str:
+    return f"redis_{user}_password"
+
+
+def acl_users(secrets: Mapping[str, str]) -> str:
+    """redis.conf's `user` lines: each client's rules, its password as SHA-256 (`#<hex>`)."""
+    return "\n".join(
+        f"user {u} on #{hashlib.sha256(secrets[_secret(u)].encode()).hexdigest()} {rules}" for u, rules in ACL.items()
+    )
+
+
 def files(ctx: Ctx) -> dict[str, str]:
     k = ctx.me.knobs
     return {
         "config/redis/redis.conf": template(
-            "redis.conf", maxmemory=k["maxmemory"], maxmemory_policy=k["maxmemory-policy"]
+            "redis.conf",
+            maxmemory=k["maxmemory"],
+            maxmemory_policy=k["maxmemory-policy"],
+            acl_users=acl_users(ctx.secrets),
         )
     }
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"redis://{ctx.host}:{ctx.port('redis')}/0", "", "redis_password")
+    return Endpoint(NAME, f"redis://{ctx.host}:{ctx.port('redis')}/0", FEATURES_USER, _secret(FEATURES_USER))
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
-    # the user named: redis-cli 7 sends an empty user name for `redis://:pw@` and the server answers WRONGPASS
-    return {"REDIS_URL": ep.url.replace("redis://", f"redis://default:{secrets['redis_password']}@")}
+    # the feature store's user, named in the URL (redis-cli 7 sends an empty user name for `redis://:pw@`)
+    return {"REDIS_URL": ep.url.replace("redis://", f"redis://{FEATURES_USER}:{secrets[_secret(FEATURES_USER)]}@")}
 
 
 def probe(ctx: Ctx) -> RedisPing:
-    return RedisPing(ctx.host, ctx.port("redis"), ctx.secrets["redis_password"])
+    return RedisPing(ctx.host, ctx.port("redis"), ctx.secrets[_secret(PROBE_USER)], PROBE_USER)
 
 
 # redis_exporter's metrics: near maxmemory, volatile-lru starts evicting features before their TTL
@@ -87,7 +116,12 @@ ALERTS = (
 
 SERVICE = Service(
     spec=SPEC,
-    secrets=(Secret("redis_password", "DEVSTACK_REDIS_PASSWORD"),),
+    secrets=(
+        Secret("redis_password", "DEVSTACK_REDIS_PASSWORD"),
+        Secret(_secret(FEATURES_USER), "DEVSTACK_REDIS_FEATURES_PASSWORD"),
+        Secret(_secret(EXPORTER_USER), "DEVSTACK_REDIS_EXPORTER_PASSWORD"),
+        Secret(_secret(PROBE_USER)),
+    ),
     size=size,
     deadline_s=60,
     env=lambda ctx: container_env(ctx.me),

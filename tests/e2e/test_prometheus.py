@@ -149,7 +149,34 @@ def test_redis_exporter_signs_in_with_the_stack_password(up: dict[str, Any], env
     scraped = urllib.request.urlopen(f"{PROM}/federate?match[]=%7Bjob%3D%22redis%22%7D", timeout=10).read().decode()
     assert "redis_up" in scraped
     for text in (logs.stdout + logs.stderr, scraped):
-        assert secrets["redis_password"] not in text
+        assert secrets["redis_password"] not in text and secrets["redis_exporter_password"] not in text
+
+
+def test_each_redis_client_has_only_its_rights(up: dict[str, Any], env: dict[str, str]) -> None:
+    # issue 15.3: one ACL user per client; the exporter above signs in as its own and reports redis_up 1
+    from devstack.runtime.health import resp_command
+
+    secrets = json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "secrets.json").read_text())
+    port = 6379 + SHIFT
+
+    def as_(user: str, *args: str) -> bytes:
+        return resp_command("127.0.0.1", port, secrets[f"redis_{user}_password"], *args, user=user)
+
+    assert as_("features", "SET", "features:ACL", "1") == b"+OK\r\n"
+    assert as_("features", "HSET", "features:ACL2", "ret", "0.1") == b":1\r\n"
+    for denied in (("SET", "other:ACL", "1"), ("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "maxmemory")):
+        assert as_("features", *denied).startswith(b"-NOPERM"), denied
+    assert as_("probe", "PING") == b"+PONG\r\n"
+    assert as_("probe", "GET", "features:ACL").startswith(b"-NOPERM")
+    assert as_("exporter", "INFO", "server").startswith(b"$")
+    assert as_("exporter", "SET", "features:ACL", "2").startswith(b"-NOPERM")
+    with pytest.raises(PermissionError):  # a wrong password
+        resp_command("127.0.0.1", port, "not-the-password", "PING", user="features")
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:  # no AUTH at all
+        s.sendall(b"*2\r\n$3\r\nGET\r\n$11\r\nfeatures:ACL\r\n")
+        assert s.recv(1024).startswith(b"-NOAUTH")
 
 
 def test_native_endpoints_carry_their_services_metrics(up: dict[str, Any]) -> None:

@@ -356,7 +356,8 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
     ping = SERVICES["redis"].probe(context(plan, "redis", secrets=sec))  # type: ignore[misc]
 
     def _redis(*args: str) -> bytes:
-        return resp_command(ping.host, ping.port, ping.password, *args)  # type: ignore[union-attr]
+        # the stack's admin (Redis's default user): the probe's own user may only PING
+        return resp_command(ping.host, ping.port, sec["redis_password"], *args)  # type: ignore[union-attr]
 
     n = 200
     # write

@@ -17,7 +17,8 @@ def test_environment_names_every_endpoint_with_its_credentials() -> None:
     plan = make_plan(PlanRequest("full", SERVICE_NAMES, budget_mib=20 * 1024))
     env = environment(plan, SECRETS)
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
-    assert env["REDIS_URL"] == "redis://default:s-redis_password@127.0.0.1:6379/0"
+    # each client its own credentials (issue 15.3): the feature store's user, not Redis's admin
+    assert env["REDIS_URL"] == "redis://features:s-redis_features_password@127.0.0.1:6379/0"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5050"
     assert env["AWS_SECRET_ACCESS_KEY"] == "s-minio_password"
     assert env["POSTGRES_URL"] == "postgresql://devstack:s-postgres_password@127.0.0.1:5432/devstack"

@@ -107,3 +107,17 @@ def test_devstack_yaml_alert_settings_reach_the_rendered_rules() -> None:
     assert rules["KafkaConsumerGroupLag"]["expr"].endswith("> 500") and rules["KafkaConsumerGroupLag"]["for"] == "30s"
     assert rules["KafkaUnderReplicatedPartitions"]["for"] == "2m"  # not set: the service's own
     assert "RedisMemoryNearMax" not in rules  # switched off
+
+
+def test_redis_has_a_user_per_client_and_no_password_in_its_config() -> None:
+    import hashlib
+
+    files = config_files(_plan("redis", "prometheus"), SECRETS, "devstack-t")
+    conf = files["config/redis/redis.conf"]
+    users = {line.split()[1]: line for line in conf.splitlines() if line.startswith("user ")}
+    assert set(users) == {"features", "exporter", "probe"}
+    for user, line in users.items():
+        secret = SECRETS[f"redis_{user}_password"]
+        assert f"#{hashlib.sha256(secret.encode()).hexdigest()}" in line and secret not in conf
+    assert "~features:*" in users["features"] and "-@dangerous" in users["features"]
+    assert users["probe"].endswith("resetkeys -@all +ping")
