@@ -56,17 +56,3 @@ def test_plan_and_render_import_no_docker_client_textual_or_compose_code(tmp_pat
         )
         assert r.stderr.strip().splitlines()[-1] == "[]", (args, r.stderr[-2000:])
 
-
-def test_plan_json_loads_no_terminal_library(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    # issue 14.7: `plan --json` prints JSON; rich (for tables) is loaded only by what draws one
-    code = (
-        "import sys, runpy\n"
-        "sys.argv = ['devstack', 'plan', '--json', '--budget', '12g']\n"
-        "try:\n    runpy.run_module('devstack', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "heavy = ('rich', 'textual', 'docker', 'python_on_whales')\n"
-        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
-    )
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert r.stderr.strip().splitlines()[-1] == "[]", r.stderr[-2000:]
-    assert '"budget_mib": 12288' in r.stdout
