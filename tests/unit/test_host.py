@@ -55,4 +55,3 @@ def test_plan_and_render_import_no_docker_client_textual_or_compose_code(tmp_pat
             [sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
         )
         assert r.stderr.strip().splitlines()[-1] == "[]", (args, r.stderr[-2000:])
-
