@@ -58,6 +58,10 @@ def test_an_add_on_is_planned_with_its_dependency_and_between_its_floor_and_targ
     # without --services, the profile's services and the declared add-ons
     r = run_cli("plan", "--budget", "28g", "--force", "--json", cwd=tmp_path)
     assert "web" in [s["name"] for s in json.loads(r.stdout)["services"]]
+    # named by a profile too (a user's profile may list it): planned once
+    (tmp_path / "mine.yaml").write_text("services:\n  redis: {}\n  web: {}\n")
+    r = run_cli("plan", "--profile", str(tmp_path / "mine.yaml"), "--budget", "4g", "--json", cwd=tmp_path)
+    assert [s["name"] for s in json.loads(r.stdout)["services"]] == ["redis", "web"], r.stderr
 
 
 def test_its_image_is_overridden_like_any_other(tmp_path: Path) -> None:
