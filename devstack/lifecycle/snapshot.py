@@ -264,6 +264,19 @@ def restore(
     return info, probes
 
 
+def delete(stack: str, name: str) -> SnapshotInfo:
+    """Remove one snapshot (a whole one; a cut-short copy is removed by the snapshot that was cut short)."""
+    check_name(name)
+    directory, _, _ = open_stack(stack)
+    path = snapshots_dir(directory) / name
+    info = _read(path) if path.is_dir() else None
+    if info is None:
+        known = ", ".join(s.name for s in list_snapshots(stack)) or "none yet"
+        raise UsageError(f"stack {stack!r} has no snapshot {name!r} (snapshots: {known}).", "pick one of them.")
+    shutil.rmtree(path)
+    return info
+
+
 def parse_every(text: str) -> int:
     """`--every 6h` in seconds (s, m, h or d)."""
     m = re.fullmatch(r"([1-9][0-9]*)([smhd])", text.strip())

@@ -279,6 +279,9 @@ def test_list_shows_whole_snapshots_and_a_cut_short_one_leaves_nothing(up: dict[
         (["restore", "s1"], "add --yes"),
         (["restore", "../s1", "--yes"], "is not a snapshot name"),
         (["snapshot", "--stack", "never-up"], "no stack 'never-up'"),
+        (["snapshot", "--delete"], "--delete needs the snapshot's name"),
+        (["snapshot", "nope", "--delete", "--yes"], "has no snapshot 'nope'"),
+        (["snapshot", "s1", "--delete"], "add --yes"),
     ],
     ids=lambda v: v if isinstance(v, str) else " ".join(v),
 )
@@ -300,3 +303,13 @@ def test_a_damaged_snapshot_is_refused_before_anything_changes(up: dict[str, str
     assert r.returncode == 2 and "is damaged" in r.stderr and tar.name in r.stderr, r.stderr
     _up(env)
     assert Data(env).ids()["redis"] == list(range(N))  # the stack's data untouched by the refused restore
+
+
+def test_delete_removes_one_snapshot_and_keeps_the_others(up: dict[str, str]) -> None:
+    env = up
+    assert run_cli("snapshot", "gone", "--stack", STACK, env=env).returncode == 0
+    r = run_cli("snapshot", "gone", "--delete", "--yes", "--stack", STACK, env=env)
+    assert r.returncode == 0 and "Deleted snapshot 'gone'" in r.stdout, r.stdout + r.stderr
+    names = [s["name"] for s in json.loads(run_cli("snapshot", "list", "--stack", STACK, "--json", env=env).stdout)]
+    assert "gone" not in names and "s1" in names
+    assert not (Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "snapshots" / "gone").exists()

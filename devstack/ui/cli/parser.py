@@ -85,6 +85,8 @@ def _snapshots(sub: Subparsers) -> None:
     p.add_argument("name", nargs="?", help="its name (default: the time, 20261205-163000); `list` lists them")
     p.add_argument("--every", metavar="PERIOD", help="take one every PERIOD (6h, 30m, 1d) until Ctrl-C")
     p.add_argument("--keep", type=int, metavar="N", help="with --every: keep the newest N scheduled ones (default 8)")
+    p.add_argument("--delete", action="store_true", help="delete the snapshot NAME (asks first)")
+    p.add_argument("--yes", "-y", action="store_true", help="with --delete: do not ask")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("restore", help="replace the stack's data with a snapshot's, then bring it up (asks first)")

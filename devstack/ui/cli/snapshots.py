@@ -38,6 +38,24 @@ def cmd_snapshot(args: argparse.Namespace, out: Console) -> int:
             t.add_row(s.name, s.created.replace("T", " ")[:19], s.size, ", ".join(s.services))
         out.print(t)
         return EXIT_OK
+    if args.delete:
+        if args.name is None or args.name == "list":
+            raise UsageError("--delete needs the snapshot's name.", "give it: devstack snapshot NAME --delete.")
+        snap.check_name(args.name)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    f"--delete removes snapshot {args.name!r} and no one is here to confirm.", "add --yes."
+                )
+            if input(f"Delete snapshot {args.name!r} of stack {args.stack!r}? [y/N] ").strip().lower() not in (
+                "y",
+                "yes",
+            ):
+                out.print("Nothing deleted.")
+                return EXIT_OK
+        info = snap.delete(args.stack, args.name)
+        out.print(f"Deleted snapshot {info.name!r} ({info.size}).")
+        return EXIT_OK
     if args.keep is not None and args.every is None:
         raise UsageError("--keep goes with --every (it prunes scheduled snapshots).", "add --every 6h, or drop --keep.")
     if args.every is not None:
