@@ -24,7 +24,13 @@ from devstack.services.base import (
 from devstack.services.probes import HttpProbe, HttpStep
 
 NAME = "clickhouse"
-USER = "default"
+USER = "default"  # the stack's admin: bootstrap's DDL, the healthcheck
+DATABASE = "market"  # the pipeline's database (devstack/pipeline/clickhouse.sql): the clients' only one
+# One user per client (issue 15.3): user -> read-only? The Spark job writes the pipeline's tables; notebooks (in
+# JupyterLab, and `devstack env`'s) read and write them; Airflow's DAGs only read; the health probe only asks
+# SELECT 1.
+CLIENTS = {"pipeline": False, "notebooks": False, "airflow": True, "probe": True}
+NOTEBOOKS, PROBE = "notebooks", "probe"
 
 SPEC = ServiceSpec(
     name=NAME,
@@ -57,13 +63,40 @@ def size(total: int, replicas: int = 1) -> Sized:
     )
 
 
+def _secret(user: str) -> str:
+    return f"clickhouse_{user}_password"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def client_users(secrets: Mapping[str, str]) -> str:
+    """users.d's client users: each with its password's SHA-256, the pipeline's database only, and the read-only
+    profile where it only reads."""
+    out = []
+    for user, readonly in CLIENTS.items():
+        out.append(
+            f"        <{user}>\n"
+            f"            <password_sha256_hex>{_sha256(secrets[_secret(user)])}</password_sha256_hex>\n"
+            "            <networks><ip>::/0</ip></networks>\n"
+            f"            <profile>{'devstack_readonly' if readonly else 'default'}</profile>\n"
+            "            <quota>default</quota>\n"
+            f"            <allow_databases><database>{DATABASE}</database></allow_databases>\n"
+            f"        </{user}>"
+        )
+    return "\n".join(out)
+
+
 def files(ctx: Ctx) -> dict[str, str]:
     k = ctx.me.knobs
-    digest = hashlib.sha256(ctx.secrets["clickhouse_password"].encode()).hexdigest()
     return {
         "config/clickhouse/config.d/devstack.xml": template("clickhouse-config.xml", **k),
         "config/clickhouse/users.d/devstack.xml": template(
-            "clickhouse-users.xml", max_memory_usage=k["max_memory_usage"], password_sha256_hex=digest
+            "clickhouse-users.xml",
+            max_memory_usage=k["max_memory_usage"],
+            password_sha256_hex=_sha256(ctx.secrets["clickhouse_password"]),
+            client_users=client_users(ctx.secrets),
         ),
     }
 
@@ -72,23 +105,27 @@ def endpoint(ctx: Ctx) -> Endpoint:
     url = f"http://{ctx.host}:{ctx.port('http')}"
     # its built-in SQL page
     return Endpoint(
-        NAME, url, USER, "clickhouse_password", {"native": f"{ctx.host}:{ctx.port('native')}"}, f"{url}/play"
+        NAME, url, NOTEBOOKS, _secret(NOTEBOOKS), {"native": f"{ctx.host}:{ctx.port('native')}"}, f"{url}/play"
     )
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
-    return {"CLICKHOUSE_URL": ep.url, "CLICKHOUSE_USER": USER, "CLICKHOUSE_PASSWORD": secrets["clickhouse_password"]}
+    return {
+        "CLICKHOUSE_URL": ep.url,
+        "CLICKHOUSE_USER": NOTEBOOKS,
+        "CLICKHOUSE_PASSWORD": secrets[_secret(NOTEBOOKS)],
+    }
 
 
 def probe(ctx: Ctx) -> HttpProbe:
     base = f"http://{ctx.host}:{ctx.port('http')}"
-    q = urllib.parse.urlencode({"user": USER, "password": ctx.secrets["clickhouse_password"]})
+    q = urllib.parse.urlencode({"user": PROBE, "password": ctx.secrets[_secret(PROBE)]})
     return HttpProbe(
         (
             HttpStep(f"{base}/ping", expect="Ok.", fail="/ping did not answer Ok."),
             HttpStep(f"{base}/?{q}", expect="1", body=b"SELECT 1", fail="SELECT 1 gave an unexpected answer"),
         ),
-        "/ping and SELECT 1 with the stack's password",
+        "/ping and SELECT 1 as its probe user",
     )
 
 
@@ -99,7 +136,11 @@ def scrape_jobs(ctx: Ctx) -> list[dict[str, object]]:
 
 SERVICE = Service(
     spec=SPEC,
-    secrets=(Secret("clickhouse_password", "DEVSTACK_CLICKHOUSE_PASSWORD"),),
+    secrets=(
+        Secret("clickhouse_password", "DEVSTACK_CLICKHOUSE_PASSWORD"),
+        *(Secret(_secret(u), f"DEVSTACK_CLICKHOUSE_{u.upper()}_PASSWORD") for u in CLIENTS if u != PROBE),
+        Secret(_secret(PROBE)),
+    ),
     size=size,
     deadline_s=120,
     hint="ClickHouse below ~1.5 GiB fails with MEMORY_LIMIT_EXCEEDED: raise its share or the budget.",

@@ -313,3 +313,34 @@ def test_delete_removes_one_snapshot_and_keeps_the_others(up: dict[str, str]) ->
     names = [s["name"] for s in json.loads(run_cli("snapshot", "list", "--stack", STACK, "--json", env=env).stdout)]
     assert "gone" not in names and "s1" in names
     assert not (Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "snapshots" / "gone").exists()
+
+
+def test_each_clickhouse_client_has_only_its_rights(up: dict[str, str]) -> None:
+    # issue 15.3: one user per client on the pipeline's database; the admin (default) keeps the DDL
+    sec = _secrets(up)
+
+    def q(user: str, sql: str) -> str:
+        pw = sec["clickhouse_password"] if user == "default" else sec[f"clickhouse_{user}_password"]
+        url = f"http://127.0.0.1:{port('clickhouse', 'http')}/?" + urllib.parse.urlencode(
+            {"user": user, "password": pw}
+        )
+        try:
+            return urllib.request.urlopen(urllib.request.Request(url, data=sql.encode()), timeout=30).read().decode()
+        except urllib.error.HTTPError as e:
+            return "refused: " + e.read().decode()
+
+    q("default", "CREATE DATABASE IF NOT EXISTS market")
+    q("default", "CREATE TABLE IF NOT EXISTS market.acl (i UInt32) ENGINE = MergeTree ORDER BY i")
+    assert q("pipeline", "INSERT INTO market.acl VALUES (1)") == ""
+    assert q("notebooks", "INSERT INTO market.acl VALUES (2)") == ""
+    assert q("airflow", "SELECT count() FROM market.acl").strip() == "2"
+    assert q("probe", "SELECT 1").strip() == "1"
+    for user, sql in (
+        ("airflow", "INSERT INTO market.acl VALUES (3)"),  # read-only
+        ("probe", "INSERT INTO market.acl VALUES (3)"),
+        ("pipeline", "CREATE DATABASE other"),  # the pipeline's database only
+        ("notebooks", "SELECT count() FROM default.snap"),
+    ):
+        assert q(user, sql).startswith("refused: "), (user, sql)
+    r = run_cli("env", "--stack", STACK, "--format", "json", env=up)
+    assert json.loads(r.stdout)["CLICKHOUSE_USER"] == "notebooks"

@@ -121,3 +121,21 @@ def test_redis_has_a_user_per_client_and_no_password_in_its_config() -> None:
         assert f"#{hashlib.sha256(secret.encode()).hexdigest()}" in line and secret not in conf
     assert "~features:*" in users["features"] and "-@dangerous" in users["features"]
     assert users["probe"].endswith("resetkeys -@all +ping")
+
+
+def test_clickhouse_has_a_user_per_client_on_the_pipelines_database_only() -> None:
+    import hashlib
+    import xml.etree.ElementTree as ET
+
+    files = config_files(_plan("clickhouse"), SECRETS, "devstack-t")
+    text = files["config/clickhouse/users.d/devstack.xml"]
+    users = ET.fromstring(text[text.index("<yandex>") :]).find("users")
+    assert users is not None
+    clients = {u.tag: u for u in users if u.tag != "default"}
+    assert set(clients) == {"pipeline", "notebooks", "airflow", "probe"}
+    for name, u in clients.items():
+        secret = SECRETS[f"clickhouse_{name}_password"]
+        assert u.findtext("password_sha256_hex") == hashlib.sha256(secret.encode()).hexdigest()
+        assert secret not in text
+        assert [d.text for d in u.iter("database")] == ["market"]
+    assert {n for n, u in clients.items() if u.findtext("profile") == "devstack_readonly"} == {"airflow", "probe"}

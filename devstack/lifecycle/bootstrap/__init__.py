@@ -36,7 +36,11 @@ def run(
             spec.buckets, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
         ),
         CLICKHOUSE: lambda: clickhouse_schema.apply(
-            spec.schema, env["CLICKHOUSE_URL"], env["CLICKHOUSE_USER"], env["CLICKHOUSE_PASSWORD"]
+            # the schema's DDL is the admin's: the clients' users may not create databases
+            spec.schema,
+            env["CLICKHOUSE_URL"],
+            "default",
+            secrets["clickhouse_password"],
         ),
         MLFLOW: lambda: mlflow_setup.apply(spec.experiment, spec.registered_model, env["MLFLOW_TRACKING_URI"]),
         REDIS: lambda: redis_features.apply(spec.feature_ttl_s, env["REDIS_URL"]),
