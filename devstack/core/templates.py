@@ -25,3 +25,11 @@ def shipped(kind: str, target: str) -> dict[str, str]:
     stack dir so the rendered project mounts its own copy and stays runnable without devstack."""
     src = Path(__file__).parent.parent / "pipeline" / kind
     return {f"{target}/{f.name}": f.read_text(encoding="utf-8") for f in sorted(src.glob("*.py"))}
+
+
+def yaml_text(doc: object, width: int = 80) -> str:
+    """A generated config as YAML, keys in the order given. PyYAML is imported here, on the first render, not
+    with the services' modules: `plan` loads every service and renders none."""
+    import yaml
+
+    return yaml.safe_dump(doc, sort_keys=False, width=width)

@@ -31,10 +31,11 @@ from typing import Any
 
 from devstack import __version__
 from devstack.core.errors import EnvironmentProblem, UsageError
+from devstack.core.files import write_private
 from devstack.core.units import fmt_mib
 from devstack.lifecycle.stack import Watch, open_stack
 from devstack.planning.plan import Plan
-from devstack.render.state import SECRETS_FILE, START_INTERVAL_FILE, StackLock, read_secrets, write_private
+from devstack.render.state import SECRETS_FILE, START_INTERVAL_FILE, StackLock, read_secrets
 from devstack.runtime.engine.compose import ComposeEngine
 from devstack.runtime.health import Probe, wait_healthy
 

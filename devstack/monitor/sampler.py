@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devstack.core.files import write_atomic
 from devstack.planning.catalog import is_one_shot
 from devstack.planning.peaks import Peak
-from devstack.render.state import write_atomic
 from devstack.runtime.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
 
 if TYPE_CHECKING:

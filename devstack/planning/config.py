@@ -11,7 +11,8 @@ from devstack.core.errors import UsageError
 from devstack.core.units import parse_size
 from devstack.planning.catalog import CATALOG
 from devstack.planning.plan import PlanRequest
-from devstack.planning.profiles import LoadedProfile, Override, ServiceSettings, load_override, load_profile
+from devstack.planning.profiles import LoadedProfile, load_override, load_profile
+from devstack.planning.settings import OverrideSettings, ServiceSettings
 
 DEFAULT_PROFILE = "full"
 
@@ -22,7 +23,7 @@ class Selection:
 
     profile: LoadedProfile
     override_path: Path | None
-    override: Override
+    override: OverrideSettings
     services: tuple[str, ...]
     settings: dict[str, ServiceSettings]
     budget_mib: int | None
@@ -40,12 +41,6 @@ def parse_services(text: str) -> tuple[str, ...]:
     return names
 
 
-def _merge(base: ServiceSettings | None, top: ServiceSettings | None) -> ServiceSettings:
-    merged = (base or ServiceSettings()).model_dump()
-    merged.update({k: v for k, v in (top or ServiceSettings()).model_dump().items() if v is not None})
-    return ServiceSettings.model_construct(**merged)
-
-
 def select(
     *,
     profile: str | None,
@@ -60,7 +55,7 @@ def select(
     # the add-ons devstack.yaml declares run with the profile's services, unless --services says which to run
     chosen = parse_services(services) if services is not None else (*loaded.profile.services, *override.addons)
     settings = {
-        n: _merge(loaded.profile.services.get(n), override.services.get(n))
+        n: (loaded.profile.services.get(n) or ServiceSettings()).under(override.services.get(n))
         for n in set(chosen) | set(loaded.profile.services) | set(override.services)
     }
     if budget is not None:
@@ -100,5 +95,5 @@ def plan_request(sel: Selection, *, engine_mib: int | None, host_mib: int | None
         bind=sel.override.bind,
         image_env=image_env(),
         arch=arch,
-        alerts={name: a.setting() for name, a in sel.override.alerts.items()},
+        alerts={name: dict(a) for name, a in sel.override.alerts.items()},
     )

@@ -30,7 +30,7 @@ from devstack.planning.catalog import (
     exporters_for,
     is_one_shot,
 )
-from devstack.planning.profiles import ServiceSettings
+from devstack.planning.settings import ServiceSettings
 from devstack.services import SERVICES, SIZERS, register_addons
 from devstack.services.addon import AddonDecl, addon_service
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from devstack.core.files import write_atomic
 from devstack.planning.seldon import MANAGED_BY, NAMESPACE
-from devstack.render.state import write_atomic
 
 JOB = "seldon-models"
 ACCOUNT = "devstack-prometheus"

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from devstack import __version__
+from devstack.core.files import write_atomic, write_private
 from devstack.core.resources import compose_dir, k3d_dir
 from devstack.pipeline import MLFLOW_BUCKET
 from devstack.planning.catalog import CATALOG, Runtime, exporters_for
@@ -30,8 +31,6 @@ from devstack.render.state import (
     START_INTERVAL_FILE,
     check_target_dir,
     load_or_create_secrets,
-    write_atomic,
-    write_private,
 )
 from devstack.services import SERVICES
 from devstack.services.base import Service, env_key, mem, scrape_job
@@ -124,7 +123,7 @@ def compose_text(name: str) -> str:
     """A Compose file's text: the shipped compose/<file>, or the one devstack generates for an add-on."""
     for spec in CATALOG.values():
         if spec.compose_file == name and spec.generated_compose is not None:
-            return spec.generated_compose
+            return spec.generated_compose()
     return (compose_dir() / name).read_text(encoding="utf-8")
 
 

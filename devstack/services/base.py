@@ -123,7 +123,7 @@ class ServiceSpec:
     summary: str = ""
     exporters: tuple[Exporter, ...] = ()  # run beside it for services planned alongside it
     # the Compose file's text when devstack generates it (an add-on), rather than shipping compose/<compose_file>
-    generated_compose: str | None = None
+    generated_compose: Callable[[], str] | None = None  # called when rendered: plan needs no YAML
 
 
 # a Compose service named so runs once and exits (Airflow's migration): `up` waits for it to complete, status does

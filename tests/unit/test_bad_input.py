@@ -166,7 +166,7 @@ STACK_COMMANDS = [
 @pytest.mark.parametrize("stack", BAD_STACKS)
 def test_the_stack_name_rule_refuses(stack: str) -> None:
     from devstack.core.errors import UsageError
-    from devstack.planning.profiles import check_stack_name
+    from devstack.planning.stack_names import check_stack_name
 
     with pytest.raises(UsageError, match="is not a stack name"):
         check_stack_name(stack)

@@ -7,7 +7,7 @@ import json
 from devstack.planning.catalog import SERVICE_NAMES
 from devstack.planning.endpoints import endpoints, environment
 from devstack.planning.plan import PlanRequest, make_plan, plan_from_dict
-from devstack.planning.profiles import ServiceSettings
+from devstack.planning.settings import ServiceSettings
 from devstack.render.state import SECRET_NAMES
 
 SECRETS = {n: f"s-{n}" for n in SECRET_NAMES}

@@ -12,7 +12,7 @@ from devstack.core.errors import BudgetTooSmall
 from devstack.core.units import fmt_mib
 from devstack.planning.catalog import CATALOG, SERVICE_NAMES
 from devstack.planning.plan import Plan, PlanRequest, make_plan
-from devstack.planning.profiles import ServiceSettings
+from devstack.planning.settings import ServiceSettings
 from devstack.services import SIZERS
 
 ALL = tuple(SERVICE_NAMES)

@@ -138,7 +138,7 @@ def test_exporter_sizes_reach_compose(tmp_path: Path) -> None:
 
 
 def test_pinned_prometheus_memory_holds_its_exporters() -> None:
-    from devstack.planning.profiles import ServiceSettings
+    from devstack.planning.settings import ServiceSettings
 
     req = PlanRequest(
         "t", ("prometheus", "kafka", "redis"), {"prometheus": ServiceSettings(memory="512m")}, budget_mib=8 * 1024

@@ -203,7 +203,7 @@ def test_compose_files_default_to_the_catalogs_images() -> None:
 def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: Path) -> None:
     import os
 
-    from devstack.render.state import write_atomic, write_private
+    from devstack.core.files import write_atomic, write_private
 
     old = os.umask(0)
     try:
@@ -220,7 +220,7 @@ def test_write_atomic_sets_the_mode_from_the_start_and_leaves_no_tmp(tmp_path: P
 def test_write_atomic_from_two_threads_at_once_never_fails_or_mixes(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from devstack.render.state import write_atomic
+    from devstack.core.files import write_atomic
 
     texts = [str(i) * 50_000 for i in range(8)]
     with ThreadPoolExecutor(8) as pool:

@@ -10,12 +10,31 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from rich.console import Console
+
     from devstack.monitor.sampler import Monitor
     from devstack.planning.config import Selection
     from devstack.planning.plan import Plan
     from devstack.runtime.host import HostFacts
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+
+
+class DeferredConsole:
+    """rich's Console, made on first use: its import costs more than a quick command's whole work. Every attribute
+    is the real console's, so it prints, measures and styles the same; it is not one for `isinstance`, so it is
+    never handed to a Live or Progress display."""
+
+    def __init__(self, **options: object) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> object:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)  # type: ignore[arg-type]
+        return getattr(self._console, name)
 
 
 def host(ports: list[int] | None = None, bind: str = "127.0.0.1", tools: bool = False) -> HostFacts:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def _stack(value: str) -> str:
     """--stack, checked while the arguments are parsed: before Docker is asked anything or a directory is made."""
     from devstack.core.errors import UsageError
-    from devstack.planning.profiles import check_stack_name
+    from devstack.planning.stack_names import check_stack_name
 
     try:
         return check_stack_name(value)
