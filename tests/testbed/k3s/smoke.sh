@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Smoke test of the k3s stand-in under the real k3d (v5.9.0): create a cluster, see its nodes Ready with the
+# memory k3d gave them, import a local image with `k3d image import`, run a pod from it, resolve a Service name
+# from the pod (CoreDNS and kube-proxy), delete the cluster. Exits non-zero on any failure.
+#
+#   smoke.sh                          # one server, no agent, --servers-memory 2g
+#   DEVSTACK_K3S_AGENTS=1 smoke.sh    # ... and one agent (--agents-memory 1g)
+#   DEVSTACK_K3S_KEEP=1 smoke.sh      # leave the cluster up (delete it with: k3d cluster delete devstack-smoke)
+#
+# Needs: ./build.sh's images, and a Docker engine that can start privileged containers (./engine_capfix.sh).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CLUSTER="${DEVSTACK_K3S_CLUSTER:-devstack-smoke}"
+IMAGE=rancher/k3s:v1.33.5-k3s1
+AGENTS="${DEVSTACK_K3S_AGENTS:-0}"
+SERVER_MEM=2g AGENT_MEM=1g
+log() { printf '[k3s-smoke] %s\n' "$*" >&2; }
+die() { printf '[k3s-smoke] FAIL: %s\n' "$*" >&2; exit 1; }
+
+for img in "$IMAGE" ghcr.io/k3d-io/k3d-tools:5.9.0; do
+    docker image inspect "$img" >/dev/null 2>&1 || die "no image $img: run $HERE/build.sh"
+done
+"$HERE/engine_capfix.sh" --check \
+    || die "this Docker engine cannot start privileged containers (k3d's nodes are): run $HERE/engine_capfix.sh --default"
+TEST_IMAGE="$(sed -n 's/^DEVSTACK_IMAGE_BASE=//p' "$HERE/../images.env" 2>/dev/null)"
+[ -n "$TEST_IMAGE" ] && docker image inspect "$TEST_IMAGE" >/dev/null 2>&1 || die "no test-bed base image (tests/testbed/build_images.sh base)"
+
+TMP="$(mktemp -d)"
+export KUBECONFIG="$TMP/kubeconfig"
+cleanup() {
+    local rc=$?
+    if [ "$rc" != 0 ]; then
+        log "failed; the server's last log lines:"
+        docker logs --tail 30 "k3d-$CLUSTER-server-0" 2>&1 | sed 's/^/    /' >&2 || true
+        kubectl get nodes,pods -A -o wide 2>&1 | sed 's/^/    /' >&2 || true
+    fi
+    if [ "${DEVSTACK_K3S_KEEP:-0}" != 1 ]; then k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true; fi
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true
+
+t0=$SECONDS
+agent_args=(); [ "$AGENTS" -gt 0 ] && agent_args=(--agents-memory "$AGENT_MEM")
+log "k3d cluster create $CLUSTER (1 server, $AGENTS agents)"
+k3d cluster create "$CLUSTER" --image "$IMAGE" --no-lb --servers 1 --agents "$AGENTS" \
+    --servers-memory "$SERVER_MEM" "${agent_args[@]}" --wait --timeout 300s \
+    --kubeconfig-update-default=false --kubeconfig-switch-context=false
+log "created in $((SECONDS - t0)) s"
+k3d kubeconfig get "$CLUSTER" >"$KUBECONFIG"
+kubectl wait --for=condition=Ready node --all --timeout=180s
+kubectl get nodes -o wide
+[ "$(kubectl get nodes --no-headers | wc -l)" = $((1 + AGENTS)) ] || die "expected $((1 + AGENTS)) nodes"
+log "nodes Ready at $((SECONDS - t0)) s"
+
+# k3d's fake /proc/meminfo: MemTotal = limit / 1000 kB, what the kubelet reports as capacity
+want_kib() { local b; b="$(numfmt --from=iec "${1^^}")"; echo "$((b / 1000))Ki"; }
+mem="$(kubectl get node "k3d-$CLUSTER-server-0" -o 'jsonpath={.status.capacity.memory}')"
+[ "$mem" = "$(want_kib "$SERVER_MEM")" ] || die "server memory capacity $mem, expected $(want_kib "$SERVER_MEM") (--servers-memory $SERVER_MEM)"
+log "server capacity memory $mem (--servers-memory $SERVER_MEM)"
+if [ "$AGENTS" -gt 0 ]; then
+    mem="$(kubectl get node "k3d-$CLUSTER-agent-0" -o 'jsonpath={.status.capacity.memory}')"
+    [ "$mem" = "$(want_kib "$AGENT_MEM")" ] || die "agent memory capacity $mem, expected $(want_kib "$AGENT_MEM")"
+    log "agent capacity memory $mem (--agents-memory $AGENT_MEM)"
+fi
+
+t1=$SECONDS
+k3d image import "$TEST_IMAGE" -c "$CLUSTER"
+log "imported $TEST_IMAGE in $((SECONDS - t1)) s"
+pods=(smoke-0)
+kubectl run smoke-0 --image="$TEST_IMAGE" --image-pull-policy=Never --restart=Never \
+    --overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"k3d-'"$CLUSTER"'-server-0"}}}' --command -- sleep 3600
+if [ "$AGENTS" -gt 0 ]; then
+    pods+=(smoke-1)
+    kubectl run smoke-1 --image="$TEST_IMAGE" --image-pull-policy=Never --restart=Never \
+        --overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"k3d-'"$CLUSTER"'-agent-0"}}}' --command -- sleep 3600
+fi
+kubectl wait --for=condition=Ready "${pods[@]/#/pod/}" --timeout=180s
+kubectl get pods -o wide
+log "pods Running"
+
+kubectl -n kube-system rollout status deployment/coredns --timeout=180s
+for p in "${pods[@]}"; do
+    out="$(kubectl exec "$p" -- getent hosts kubernetes.default.svc.cluster.local)" || die "$p: no DNS answer for kubernetes.default"
+    log "$p resolves kubernetes.default: $out"
+done
+if [ "$AGENTS" -gt 0 ]; then
+    ip1="$(kubectl get pod smoke-1 -o 'jsonpath={.status.podIP}')"
+    kubectl exec smoke-0 -- timeout 10 bash -c "echo > /dev/tcp/$ip1/1" 2>&1 | grep -q "refused" \
+        || die "pod on the server cannot reach the pod on the agent ($ip1)"
+    log "pod to pod across nodes: $ip1 answers (connection refused on port 1, as it should)"
+fi
+log "OK in $((SECONDS - t0)) s"
