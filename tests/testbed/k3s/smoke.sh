@@ -32,7 +32,7 @@ cleanup() {
     if [ "$rc" != 0 ]; then
         log "failed; the server's last log lines:"
         docker logs --tail 30 "k3d-$CLUSTER-server-0" 2>&1 | sed 's/^/    /' >&2 || true
-        kubectl get nodes,pods -A -o wide 2>&1 | sed 's/^/    /' >&2 || true
+        [ -s "$KUBECONFIG" ] && { kubectl get nodes,pods -A -o wide 2>&1 | sed 's/^/    /' >&2 || true; }
     fi
     if [ "${DEVSTACK_K3S_KEEP:-0}" != 1 ]; then k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true; fi
     rm -rf "$TMP"
