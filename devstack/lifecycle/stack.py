@@ -19,8 +19,8 @@ from devstack.planning.config import Selection, plan_request
 from devstack.planning.plan import Plan, engine_reserve, make_plan, plan_from_dict, refuse_over_engine
 from devstack.render.project import render
 from devstack.render.state import NewDirs, StackLock, project_name, read_secrets, stack_dir
-from devstack.runtime.engine.compose import ComposeEngine, ContainerState
-from devstack.runtime.engine.docker import memory_used
+from devstack.runtime.engine.compose import ComposeEngine
+from devstack.runtime.engine.containers import ContainerState, memory_used
 from devstack.runtime.health import (
     NotReady,
     Probe,
@@ -524,7 +524,7 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
     engine = ComposeEngine(directory, project)
     containers = engine.containers()
     running = [c for c in containers if c.state == "running"]
-    used = memory_used([c.id for c in running])
+    used = memory_used(project, [c.id for c in running])
     results = (
         probe_once(
             plan, read_secrets(directory), [n for n in compose_services(plan) if any(c.catalog == n for c in running)]

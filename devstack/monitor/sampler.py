@@ -1,12 +1,9 @@
 """The resource sampler behind `top`, `stats` and the dashboard: what every container of a stack uses, how the
 host and the engine stand, each service's peak. Headless (no rich, no Textual) and safe to call from a worker.
 
-Why the Engine API and not `docker stats`: `docker stats` streams one sample per second per container and
-keeps the engine busy computing them (lazydocker's stats kept Docker Desktop's VM at 100-200 % CPU,
-jesseduffield/lazydocker#296); `docker stats --no-stream` takes over a second because it waits for a second
-sample. One tick here is one container listing for the whole project, one *one-shot* stats request per running
-container (no second sample inside the engine; CPU % comes from the previous tick's counters), and an inspect
-only for a container whose state changed since the last tick (for restarts and OOM kills).
+Every figure comes from the engine through runtime/engine/containers.py (one listing per tick, one one-shot stats
+request per running container, an inspect only where a container's listing changed); this module keeps what spans
+ticks: CPU % from the previous tick's counters, the last figures between stats ticks, history and peaks.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from devstack.core.files import write_atomic
 from devstack.planning.catalog import is_one_shot
 from devstack.planning.peaks import Peak
-from devstack.runtime.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from devstack.runtime.engine.containers import ContainerState, ProjectContainers
 
 if TYPE_CHECKING:
     from devstack.planning.plan import Plan
@@ -36,6 +32,9 @@ MIB = 1 << 20
 
 @dataclass(frozen=True)
 class ContainerSample:
+    """A container in one tick: the engine's ContainerState with what it used. Flat and named for the monitor's
+    tables (name is the Compose service, service the devstack one), so a recorded session replays from JSON."""
+
     id: str
     name: str  # Compose service: kafka-2
     service: str  # devstack service: kafka
@@ -48,6 +47,23 @@ class ContainerSample:
     used: int  # bytes, page cache excluded (as `docker stats` shows)
     limit: int  # bytes; 0 = no limit
     cpu_pct: float | None  # of one CPU, like `docker stats`; None until two ticks have been seen
+
+    @classmethod
+    def of(cls, c: ContainerState, used: int, cpu_pct: float | None) -> ContainerSample:
+        return cls(
+            id=c.id,
+            name=c.service,
+            service=c.catalog,
+            state=c.state,
+            health=c.health,
+            restarts=c.restarts,
+            oom_killed=c.oom_killed,
+            exit_code=c.exit_code,
+            started_at=c.started_at,
+            used=used,
+            limit=c.memory_limit,
+            cpu_pct=cpu_pct,
+        )
 
     @property
     def one_shot(self) -> bool:
@@ -146,22 +162,6 @@ def aggregate(name: str, containers: list[ContainerSample]) -> ServiceSample:
     )
 
 
-def _used_bytes(stats: dict[str, Any]) -> int:
-    """Usage less inactive page cache, the figure `docker stats` shows (cgroup v2 and v1 field names)."""
-    m = stats.get("memory_stats") or {}
-    inner = m.get("stats") or {}
-    cache = inner.get("inactive_file", inner.get("total_inactive_file", 0))
-    return max(0, int(m.get("usage", 0)) - int(cache))
-
-
-def _cpu_counters(stats: dict[str, Any]) -> tuple[int, int, int]:
-    cpu = stats.get("cpu_stats") or {}
-    total = int((cpu.get("cpu_usage") or {}).get("total_usage", 0))
-    system = int(cpu.get("system_cpu_usage") or 0)
-    online = int(cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1)
-    return total, system, online
-
-
 def cpu_percent(before: tuple[int, int, int] | None, now: tuple[int, int, int]) -> float | None:
     """CPU % between two ticks, computed the way `docker stats` does (100 % = one CPU busy)."""
     if before is None:
@@ -179,25 +179,15 @@ class Sampler:
         self, project: str, *, base_url: str | None = None, timeout: float = 5.0, max_workers: int = 32
     ) -> None:
         self.project = project
-        self._base_url = base_url  # None: DOCKER_HOST or the default socket, as the docker CLI does
-        self._client: Any = None
-        self._timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="devstack-stats")
+        # base_url None: DOCKER_HOST or the default socket, as the docker CLI does
+        self._engine = ProjectContainers(project, base_url=base_url, timeout=timeout, workers=max_workers)
         self._cpu: dict[str, tuple[int, int, int]] = {}
-        self._inspected: dict[str, tuple[str, dict[str, Any]]] = {}  # id -> (listing status text, inspect)
         self._last: dict[str, tuple[int, float | None]] = {}  # id -> (used, cpu) of the last stats tick
         self._engine_total = 0
         self._engine_at = 0.0
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-    def _api(self) -> Any:
-        if self._client is None:
-            from devstack.runtime.engine.docker import api_client
-
-            self._client = api_client(self._base_url, self._timeout, pool=32)
-        return self._client
+        self._engine.close()
 
     def _host(self) -> tuple[int, int]:
         import psutil
@@ -215,7 +205,7 @@ class Sampler:
             containers = self._sample_containers(stats)
             error = None
         except Exception as e:  # the engine went away mid-session: the UI says so and keeps sampling
-            self._client = None
+            self._engine.forget_client()
             containers, error = (), _engine_problem(e)
         return Snapshot(
             at=time.time(),
@@ -230,92 +220,32 @@ class Sampler:
         )
 
     def _sample_containers(self, with_stats: bool) -> tuple[ContainerSample, ...]:
-        api = self._api()
         if time.monotonic() - self._engine_at > 60 or not self._engine_total:
-            self._engine_total = int(api.info().get("MemTotal") or 0)
+            self._engine_total = self._engine.engine_memory()
             self._engine_at = time.monotonic()
-        flt = {"label": f"{PROJECT_LABEL}={self.project}"}
-        running = [c["Id"] for c in api.containers(filters=flt)] if with_stats else []
-
-        def inspect(c: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
-            try:
-                return c["Id"], api.inspect_container(c["Id"])
-            except Exception:  # removed between the listing and now
-                return c["Id"], None
-
-        def stats(cid: str) -> tuple[str, dict[str, Any] | None]:
-            try:
-                return cid, api.stats(cid, stream=False, one_shot=True)
-            except TypeError:  # docker SDK older than 6: no one_shot argument
-                return cid, api.stats(cid, stream=False)
-            except Exception:
-                return cid, None
-
-        # A one-shot stats request still waits for the engine's next collection cycle (up to a second), so all
-        # run at once; the state is listed again after them, so what the table shows is fresh, not a second old.
-        sampled = dict(self._pool.map(stats, running))
-        listing = api.containers(all=True, filters=flt)
-        live_ids = {c["Id"] for c in listing}
-        for gone in set(self._inspected) - live_ids:
-            self._inspected.pop(gone, None)
+        # the states are read after the stats (which wait up to a second): what the table shows is fresh
+        usage = self._engine.usage(self._engine.running_ids()) if with_stats else {}
+        states = self._engine.states()
+        for gone in set(self._cpu) - {c.id for c in states}:
             self._cpu.pop(gone, None)
+        for gone in set(self._last) - {c.id for c in states}:
             self._last.pop(gone, None)
-        changed = [c for c in listing if self._inspected.get(c["Id"], ("",))[0] != _listing_key(c)]
-        inspected = dict(self._pool.map(inspect, changed))
-        for c in changed:
-            if inspected.get(c["Id"]) is not None:
-                self._inspected[c["Id"]] = (_listing_key(c), inspected[c["Id"]])  # type: ignore[assignment]
         out = []
-        for c in listing:
-            cid = c["Id"]
-            info = self._inspected.get(cid, ("", {}))[1]
-            st = sampled.get(cid) if c.get("State") == "running" else None
+        for c in states:
+            u = usage.get(c.id) if c.state == "running" else None
             cpu: float | None = None
             used = 0
-            if st:
-                used = _used_bytes(st)
-                counters = _cpu_counters(st)
-                cpu = cpu_percent(self._cpu.get(cid), counters)
-                self._cpu[cid] = counters
-                self._last[cid] = (used, cpu)
-            elif not with_stats and c.get("State") == "running":
-                used, cpu = self._last.get(cid, (0, None))
+            if u is not None:
+                used = u.used
+                cpu = cpu_percent(self._cpu.get(c.id), u.cpu)
+                self._cpu[c.id] = u.cpu
+                self._last[c.id] = (used, cpu)
+            elif not with_stats and c.state == "running":
+                used, cpu = self._last.get(c.id, (0, None))
             else:
-                self._last.pop(cid, None)
-            labels = c.get("Labels") or {}
-            state_info = info.get("State") or {}
-            health = (state_info.get("Health") or {}).get("Status")
-            name = labels.get(SERVICE_LABEL) or (c.get("Names") or ["?"])[0].lstrip("/")
-            out.append(
-                ContainerSample(
-                    id=cid,
-                    name=name,
-                    service=labels.get(CATALOG_LABEL, name),
-                    state=str(c.get("State") or state_info.get("Status") or "unknown"),
-                    health=health or _health_from_status(str(c.get("Status") or "")),
-                    restarts=int(info.get("RestartCount") or 0),
-                    oom_killed=bool(state_info.get("OOMKilled")),
-                    exit_code=int(state_info.get("ExitCode") or 0),
-                    started_at=str(state_info.get("StartedAt") or "") if c.get("State") == "running" else "",
-                    used=used,
-                    limit=int((info.get("HostConfig") or {}).get("Memory") or 0),
-                    cpu_pct=cpu,
-                )
-            )
+                self._last.pop(c.id, None)
+            out.append(ContainerSample.of(c, used, cpu))
         return tuple(sorted(out, key=lambda s: (s.service, s.name)))
-
-
-def _listing_key(c: dict[str, Any]) -> str:
-    """What makes an inspect stale: the state, the status text (health, exit code, "Restarting (1)") and the
-    listing's own start time. The status text's uptime ages once a minute, which also refreshes restarts."""
-    return f"{c.get('State')}|{c.get('Status')}"
-
-
-def _health_from_status(status: str) -> str | None:
-    for h in ("unhealthy", "healthy", "health: starting"):
-        if f"({h})" in status:
-            return "starting" if h.startswith("health") else h
-    return None
 
 
 def _engine_problem(e: Exception) -> str:

@@ -69,7 +69,7 @@ def test_a_service_without_a_container_yet_is_not_ready_whatever_answers_its_por
     # Redis answered AUTH + PING on its port before its healthcheck had run, so `up` returned while Compose still
     # called Redis "starting" and Prometheus had not loaded a target yet
     from devstack.lifecycle.stack import Watch
-    from devstack.runtime.engine.compose import ContainerState
+    from devstack.runtime.engine.containers import ContainerState
 
     class Engine:
         def __init__(self) -> None:

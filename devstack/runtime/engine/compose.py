@@ -5,39 +5,11 @@ a Docker restart or containers removed by hand, `status`, `up` and `down` see th
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from devstack.planning.catalog import is_one_shot
+from devstack.runtime.engine.containers import ContainerState, ProjectContainers
 from devstack.runtime.engine.docker import DockerFailed, client, docker_errors, image_exists, pull
-
-# the labels a container is found by: Compose's own, and devstack's catalog service (set in compose/*.yaml)
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-CATALOG_LABEL = "dev.devstack.service"
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    id: str
-    name: str
-    service: str  # Compose service (kafka-2)
-    catalog: str  # devstack service (kafka)
-    state: str  # running, exited, restarting, created, paused, dead
-    health: str | None  # healthy, unhealthy, starting, or None without a healthcheck
-    exit_code: int
-    restarts: int
-    oom_killed: bool
-    memory_limit: int  # bytes
-    ports: list[tuple[str, int, str]] = field(default_factory=list)  # host ip, host port, container port
-    published: list[int] = field(default_factory=list)  # host ports it is configured to publish, in any state
-
-    @property
-    def one_shot(self) -> bool:
-        return is_one_shot(self.service)
 
 
 class ComposeEngine:
@@ -109,17 +81,13 @@ class ComposeEngine:
             self.docker.compose.restart(services, timeout=30)
 
     def containers(self) -> list[ContainerState]:
-        from python_on_whales.exceptions import NoSuchContainer
-
-        with docker_errors():
-            found = self.docker.container.list(all=True, filters=[("label", f"{PROJECT_LABEL}={self.project}")])
-        out = []
-        for c in found:
-            try:  # python-on-whales inspects lazily: a container recreated since the listing is simply gone
-                out.append(_state(c))
-            except NoSuchContainer:
-                continue
-        return out
+        """Every container of the project, in any state, as the engine has them now."""
+        reader = ProjectContainers(self.project)
+        try:
+            with docker_errors():
+                return reader.states()
+        finally:
+            reader.close()
 
     def logs(self, containers: list[str], *, tail: int | None = None, follow: bool = False) -> Iterator[str]:
         """Log lines of some containers, prefixed by their Compose service when there are several."""
@@ -136,39 +104,5 @@ class ComposeEngine:
             return str(self.docker.container.logs(container_id, tail=tail))
 
 
-def _host_port(binding: Any) -> str | None:
-    """A port binding as python-on-whales gives it: a model in host_config, a dict in network_settings."""
-    if isinstance(binding, dict):
-        return binding.get("HostPort")
-    return getattr(binding, "host_port", None)
-
-
 def _tail(n: int | None) -> str | None:
     return None if n is None else str(n)
-
-
-def _state(c: Any) -> ContainerState:
-    labels = c.config.labels or {}
-    health = c.state.health.status if c.state.health is not None else None
-    ports: list[tuple[str, int, str]] = []
-    for container_port, bindings in (c.network_settings.ports or {}).items():
-        for b in bindings or []:
-            ports.append((b.get("HostIp", ""), int(b.get("HostPort") or 0), container_port))
-    published = sorted(
-        {int(_host_port(b) or 0) for bs in (c.host_config.port_bindings or {}).values() for b in bs or []} - {0}
-    )
-    name = re.sub(r"^/", "", c.name)
-    return ContainerState(
-        id=c.id,
-        name=name,
-        service=labels.get(SERVICE_LABEL, name),
-        catalog=labels.get(CATALOG_LABEL, labels.get(SERVICE_LABEL, name)),
-        state=str(c.state.status),
-        health=str(health) if health else None,
-        exit_code=int(c.state.exit_code or 0),
-        restarts=int(c.restart_count or 0),
-        oom_killed=bool(c.state.oom_killed),
-        memory_limit=int(c.host_config.memory or 0),
-        ports=ports,
-        published=published,
-    )

@@ -10,7 +10,6 @@ Both are imported when first needed, so a command that never asks Docker never l
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -140,23 +139,3 @@ def api_client(base_url: str | None = None, timeout: float = 10, pool: int = 10)
     if base_url:
         return docker.APIClient(base_url=base_url, timeout=int(timeout), max_pool_size=pool)
     return docker.from_env(timeout=int(timeout), max_pool_size=pool).api
-
-
-def memory_used(container_ids: list[str]) -> dict[str, int]:
-    """Memory each running container uses now (bytes, page cache excluded, as `docker stats` shows), from the
-    Engine API's one-shot stats, all containers in parallel: no `docker stats` process, no one-second sample."""
-    if not container_ids:
-        return {}
-    api = api_client(pool=16)
-
-    def one(cid: str) -> tuple[str, int]:
-        try:
-            s = api.stats(cid, stream=False, one_shot=True)
-            m = s.get("memory_stats", {})
-            cache = m.get("stats", {}).get("inactive_file", m.get("stats", {}).get("total_inactive_file", 0))
-            return cid, max(0, int(m.get("usage", 0)) - int(cache))
-        except Exception:
-            return cid, 0
-
-    with ThreadPoolExecutor(max_workers=min(16, len(container_ids))) as pool:
-        return dict(pool.map(one, container_ids))

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from devstack.runtime.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from devstack.runtime.engine.containers import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL
 from devstack.runtime.engine.docker import DockerFailed, api_client, engine_error
 
 CHUNK = 1 << 20

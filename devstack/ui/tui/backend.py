@@ -15,7 +15,7 @@ from devstack.core.errors import DevstackError, EnvironmentProblem, UsageError
 from devstack.monitor.sampler import Peak, Sampler, Snapshot, save_peaks
 from devstack.planning.alerts import ActiveAlert
 from devstack.planning.plan import Plan
-from devstack.runtime.engine.compose import CATALOG_LABEL, PROJECT_LABEL, SERVICE_LABEL, ComposeEngine
+from devstack.runtime.engine.compose import ComposeEngine
 from devstack.services import SERVICES
 
 if TYPE_CHECKING:
@@ -115,23 +115,19 @@ class StackBackend:
     def follow_logs(self, service: str, on_line: Callable[[str], None], stop: threading.Event) -> None:
         """Follow every container of a service until `stop` is set: one stream per container, lines prefixed
         by the container when there are several (Kafka's brokers)."""
-        from devstack.runtime.engine.docker import api_client
+        from devstack.runtime.engine.containers import ProjectContainers
 
-        api = api_client(self._docker_url)
-        found = api.containers(
-            all=True,
-            filters={"label": [f"{PROJECT_LABEL}={self.project}", f"{CATALOG_LABEL}={service}"]},
-        )
+        engine = ProjectContainers(self.project, base_url=self._docker_url)
+        found = engine.log_sources(service)
         if not found:
             on_line(f"(no containers for {service}: the stack is down or it was removed)")
             return
         streams: list[Any] = []
         several = len(found) > 1
 
-        def pump(c: dict[str, Any]) -> None:
-            name = (c.get("Labels") or {}).get(SERVICE_LABEL, c["Id"][:12])
+        def pump(name: str, container_id: str) -> None:
             try:
-                stream = api.logs(c["Id"], stream=True, follow=True, tail=200)
+                stream = engine.follow_log(container_id, tail=200)
                 streams.append(stream)
                 pending = b""
                 for chunk in stream:
@@ -146,7 +142,7 @@ class StackBackend:
                 if not stop.is_set():
                     on_line(f"({name}: log stream ended: {type(e).__name__})")
 
-        threads = [threading.Thread(target=pump, args=(c,), daemon=True) for c in found]
+        threads = [threading.Thread(target=pump, args=source, daemon=True) for source in found]
         for t in threads:
             t.start()
         stop.wait()
