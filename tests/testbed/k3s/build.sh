@@ -2,7 +2,7 @@
 # A stand-in for the node image rancher/k3s:v1.33.5-k3s1 (k3s itself cannot be had here: the Go module proxy
 # refuses github.com/k3s-io/k3s@v1.33.5+k3s1 and its images live in registries we cannot reach), built from the
 # upstream Kubernetes components at the same version, and the helper image k3d starts beside it
-# (ghcr.io/k3d-io/k3d-tools:5.9.0). See STANDIN.md for what they do and do not do.
+# (ghcr.io/k3d-io/k3d-tools:5.9.0) and its load balancer (ghcr.io/k3d-io/k3d-proxy:5.9.0). See STANDIN.md for what they do and do not do.
 #
 #   build.sh                        # build what is missing (Go binaries into the cache, then the images)
 #   build.sh binaries               # only the big Go builds (Kubernetes, CNI plugins, CoreDNS)
@@ -18,6 +18,8 @@
 # - runc-capfix: runc-capfix/main.go here, in front of the node's runc (and the engine's: engine_capfix.sh).
 # - k3d-tools: k3d-tools/main.go here (k3d's tools/ module is not published on the proxy: only
 #   github.com/k3d-io/k3d/v5 is, without tools/), same CLI: `save-image -d <tar> <images...>`, `noop`.
+# - k3d-proxy: Debian's nginx (+ its stream module) and k3d-proxy/main.go here in place of confd (k3d's proxy
+#   image downloads confd from GitHub releases).
 # - etcd, containerd, runc, iptables, openssl, kubectl-free parts: Debian bookworm packages (Dockerfile).
 #   kubectl is the test bed's own v1.33.5 build (tools.sh).
 # Cached by version under ${DEVSTACK_TESTBED_CACHE:-~/.cache/devstack-testbed}/k3s: a binary set already built
@@ -30,6 +32,7 @@ COREDNS_VERSION=v1.12.3
 PAUSE_TAG=registry.k8s.io/pause:3.10
 NODE_TAG=rancher/k3s:v1.33.5-k3s1
 TOOLS_TAG=ghcr.io/k3d-io/k3d-tools:5.9.0
+PROXY_TAG=ghcr.io/k3d-io/k3d-proxy:5.9.0
 COREDNS_TAG=rancher/mirrored-coredns-coredns:1.12.3
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -163,15 +166,16 @@ build_coredns() {
     rm -rf "$COREDNS_BIN"; mv "$COREDNS_BIN.tmp" "$COREDNS_BIN"
 }
 
-# ---- small programs of our own (pause, k3d-tools): stdlib only ------------------------------------------
-build_own() { # name: $HERE/<name>/main.go -> $CACHE/<name>-<sha of main.go>/<name>
+# ---- small programs of our own (pause, k3d-tools, runc-capfix: stdlib only; k3d-proxy: gopkg.in/yaml.v3) -------
+build_own() { # name: $HERE/<name>/main.go (+ go.mod, go.sum if it has dependencies) -> $CACHE/<name>-<sha>/<name>
     local name="$1" h out
-    h="$(sha256sum "$HERE/$name/main.go" | cut -c1-12)"
+    h="$(cat "$HERE/$name"/main.go "$HERE/$name"/go.* 2>/dev/null | sha256sum | cut -c1-12)"
     out="$CACHE/$name-$h"
     if fresh "$out"; then echo "$out/$name"; return; fi
     mkdir -p "$WORK/$name" "$out"
     cp "$HERE/$name/main.go" "$WORK/$name/"
-    printf 'module devstack.test/%s\n\ngo 1.24\n' "$name" >"$WORK/$name/go.mod"
+    if [ -f "$HERE/$name/go.mod" ]; then cp "$HERE/$name"/go.* "$WORK/$name/"
+    else printf 'module devstack.test/%s\n\ngo 1.24\n' "$name" >"$WORK/$name/go.mod"; fi
     (cd "$WORK/$name" && "${NICE[@]}" go build -trimpath -ldflags "-s -w" -o "$out/$name" .) >&2
     touch "$out/.done"
     echo "$out/$name"
@@ -197,7 +201,8 @@ timed "CNI plugins $CNI_PLUGINS_VERSION" build_cni
 timed "CoreDNS $COREDNS_VERSION" build_coredns
 if [ "${1:-}" = binaries ]; then for t in "${TIMES[@]}"; do printf '  %s\n' "$t" >&2; done; exit 0; fi
 t0=$SECONDS; PAUSE_BIN="$(build_own pause)"; TOOLS_BIN="$(build_own k3d-tools)"; CAPFIX_BIN="$(build_own runc-capfix)"
-TIMES+=("pause + k3d-tools + runc-capfix: $((SECONDS - t0)) s")
+PROXY_BIN="$(build_own k3d-proxy)"
+TIMES+=("pause, k3d-tools, runc-capfix, k3d-proxy programs: $((SECONDS - t0)) s")
 BASE="$(base_image)"
 
 t0=$SECONDS
@@ -212,7 +217,10 @@ build_image "$COREDNS_TAG" "$WORK/coredns-ctx" scratch
 # k3d-tools: on the test bed's Debian base (k3d execs sh, getent and rm in it)
 mkdir -p "$WORK/tools-ctx"; cp "$TOOLS_BIN" "$WORK/tools-ctx/k3d-tools"; cp "$HERE/k3d-tools/Dockerfile" "$WORK/tools-ctx/"
 build_image "$TOOLS_TAG" "$WORK/tools-ctx" "$BASE"
-TIMES+=("pause, coredns, k3d-tools images: $((SECONDS - t0)) s")
+# k3d-proxy: Debian's nginx + nginx-proxy (k3d-proxy/main.go)
+mkdir -p "$WORK/proxy-ctx"; cp "$PROXY_BIN" "$WORK/proxy-ctx/nginx-proxy"; cp "$HERE/k3d-proxy/Dockerfile" "$WORK/proxy-ctx/"
+build_image "$PROXY_TAG" "$WORK/proxy-ctx" "$BASE"
+TIMES+=("pause, coredns, k3d-tools, k3d-proxy images: $((SECONDS - t0)) s")
 
 # the node image: the binaries, kubectl, the images every node preloads (pause, CoreDNS), the entrypoint
 t0=$SECONDS
@@ -237,6 +245,6 @@ TIMES+=("node image: $((SECONDS - t0)) s")
 
 log "done in $((SECONDS - t_all)) s; where the time went:"
 for t in "${TIMES[@]}"; do printf '  %s\n' "$t" >&2; done
-for img in "$NODE_TAG" "$TOOLS_TAG" "$PAUSE_TAG" "$COREDNS_TAG"; do
+for img in "$NODE_TAG" "$TOOLS_TAG" "$PROXY_TAG" "$PAUSE_TAG" "$COREDNS_TAG"; do
     printf '  %-40s %s\n' "$img" "$(docker image inspect -f '{{.Size}}' "$img" | awk '{ printf "%.0f MB", $1 / 1e6 }')" >&2
 done

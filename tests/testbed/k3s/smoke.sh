@@ -5,6 +5,7 @@
 #
 #   smoke.sh                          # one server, no agent, --servers-memory 2g
 #   DEVSTACK_K3S_AGENTS=1 smoke.sh    # ... and one agent (--agents-memory 1g)
+#   DEVSTACK_K3S_LB=1 smoke.sh        # with k3d's load balancer (the k3d-proxy stand-in) instead of --no-lb
 #   DEVSTACK_K3S_KEEP=1 smoke.sh      # leave the cluster up (delete it with: k3d cluster delete devstack-smoke)
 #
 # Needs: ./build.sh's images, and a Docker engine that can start privileged containers (./engine_capfix.sh).
@@ -13,11 +14,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CLUSTER="${DEVSTACK_K3S_CLUSTER:-devstack-smoke}"
 IMAGE=rancher/k3s:v1.33.5-k3s1
 AGENTS="${DEVSTACK_K3S_AGENTS:-0}"
+LB="${DEVSTACK_K3S_LB:-0}"
 SERVER_MEM=2g AGENT_MEM=1g
 log() { printf '[k3s-smoke] %s\n' "$*" >&2; }
 die() { printf '[k3s-smoke] FAIL: %s\n' "$*" >&2; exit 1; }
 
-for img in "$IMAGE" ghcr.io/k3d-io/k3d-tools:5.9.0; do
+helpers=(ghcr.io/k3d-io/k3d-tools:5.9.0); [ "$LB" = 1 ] && helpers+=(ghcr.io/k3d-io/k3d-proxy:5.9.0)
+for img in "$IMAGE" "${helpers[@]}"; do
     docker image inspect "$img" >/dev/null 2>&1 || die "no image $img: run $HERE/build.sh"
 done
 "$HERE/engine_capfix.sh" --check \
@@ -42,13 +45,15 @@ trap cleanup EXIT
 k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true
 
 t0=$SECONDS
-agent_args=(); [ "$AGENTS" -gt 0 ] && agent_args=(--agents-memory "$AGENT_MEM")
-log "k3d cluster create $CLUSTER (1 server, $AGENTS agents)"
-k3d cluster create "$CLUSTER" --image "$IMAGE" --no-lb --servers 1 --agents "$AGENTS" \
-    --servers-memory "$SERVER_MEM" "${agent_args[@]}" --wait --timeout 300s \
+args=(); [ "$AGENTS" -gt 0 ] && args+=(--agents-memory "$AGENT_MEM")
+[ "$LB" = 1 ] || args+=(--no-lb)
+log "k3d cluster create $CLUSTER (1 server, $AGENTS agents, load balancer: $([ "$LB" = 1 ] && echo yes || echo no))"
+k3d cluster create "$CLUSTER" --image "$IMAGE" --servers 1 --agents "$AGENTS" \
+    --servers-memory "$SERVER_MEM" "${args[@]}" --wait --timeout 300s \
     --kubeconfig-update-default=false --kubeconfig-switch-context=false
 log "created in $((SECONDS - t0)) s"
 k3d kubeconfig get "$CLUSTER" >"$KUBECONFIG"
+log "API server at $(kubectl config view -o 'jsonpath={.clusters[0].cluster.server}')$([ "$LB" = 1 ] && echo " (through k3d-$CLUSTER-serverlb)")"
 kubectl wait --for=condition=Ready node --all --timeout=180s
 kubectl get nodes -o wide
 [ "$(kubectl get nodes --no-headers | wc -l)" = $((1 + AGENTS)) ] || die "expected $((1 + AGENTS)) nodes"
