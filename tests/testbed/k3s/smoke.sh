@@ -3,9 +3,10 @@
 # memory k3d gave them, import a local image with `k3d image import`, run a pod from it, resolve a Service name
 # from the pod (CoreDNS and kube-proxy), delete the cluster. Exits non-zero on any failure.
 #
-#   smoke.sh                          # one server, no agent, --servers-memory 2g
-#   DEVSTACK_K3S_AGENTS=1 smoke.sh    # ... and one agent (--agents-memory 1g)
+#   smoke.sh                          # one server, no agent, serversMemory 2g, no load balancer
+#   DEVSTACK_K3S_AGENTS=1 smoke.sh    # ... and one agent (agentsMemory 1g)
 #   DEVSTACK_K3S_LB=1 smoke.sh        # with k3d's load balancer (the k3d-proxy stand-in) instead of --no-lb
+#   DEVSTACK_K3S_REGISTRY=1 smoke.sh  # and a k3d-created registry (the test bed's registry image): push, pod pulls
 #   DEVSTACK_K3S_KEEP=1 smoke.sh      # leave the cluster up (delete it with: k3d cluster delete devstack-smoke)
 #
 # Needs: ./build.sh's images, and a Docker engine that can start privileged containers (./engine_capfix.sh).
@@ -15,6 +16,7 @@ CLUSTER="${DEVSTACK_K3S_CLUSTER:-devstack-smoke}"
 IMAGE=rancher/k3s:v1.33.5-k3s1
 AGENTS="${DEVSTACK_K3S_AGENTS:-0}"
 LB="${DEVSTACK_K3S_LB:-0}"
+REGISTRY="${DEVSTACK_K3S_REGISTRY:-0}"
 SERVER_MEM=2g AGENT_MEM=1g
 log() { printf '[k3s-smoke] %s\n' "$*" >&2; }
 die() { printf '[k3s-smoke] FAIL: %s\n' "$*" >&2; exit 1; }
@@ -28,6 +30,10 @@ done
 TEST_IMAGE="$(sed -n 's/^DEVSTACK_IMAGE_BASE=//p' "$HERE/../images.env" 2>/dev/null)"
 [ -n "$TEST_IMAGE" ] && docker image inspect "$TEST_IMAGE" >/dev/null 2>&1 || die "no test-bed base image (tests/testbed/build_images.sh base)"
 
+REGISTRY_IMAGE="$(sed -n 's/^DEVSTACK_IMAGE_REGISTRY=//p' "$HERE/../images.env" 2>/dev/null)"
+if [ "$REGISTRY" = 1 ]; then
+    [ -n "$REGISTRY_IMAGE" ] && docker image inspect "$REGISTRY_IMAGE" >/dev/null 2>&1 || die "no test-bed registry image (tests/testbed/build_images.sh registry)"
+fi
 TMP="$(mktemp -d)"
 export KUBECONFIG="$TMP/kubeconfig"
 cleanup() {
@@ -37,7 +43,10 @@ cleanup() {
         docker logs --tail 30 "k3d-$CLUSTER-server-0" 2>&1 | sed 's/^/    /' >&2 || true
         [ -s "$KUBECONFIG" ] && { kubectl get nodes,pods -A -o wide 2>&1 | sed 's/^/    /' >&2 || true; }
     fi
-    if [ "${DEVSTACK_K3S_KEEP:-0}" != 1 ]; then k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true; fi
+    if [ "${DEVSTACK_K3S_KEEP:-0}" != 1 ]; then
+        k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true
+        [ "$REGISTRY" = 1 ] && { k3d registry delete "k3d-$CLUSTER-registry" >/dev/null 2>&1 || true; }
+    fi
     rm -rf "$TMP"
     exit "$rc"
 }
@@ -45,12 +54,21 @@ trap cleanup EXIT
 k3d cluster delete "$CLUSTER" >/dev/null 2>&1 || true
 
 t0=$SECONDS
-args=(); [ "$AGENTS" -gt 0 ] && args+=(--agents-memory "$AGENT_MEM")
-[ "$LB" = 1 ] || args+=(--no-lb)
-log "k3d cluster create $CLUSTER (1 server, $AGENTS agents, load balancer: $([ "$LB" = 1 ] && echo yes || echo no))"
-k3d cluster create "$CLUSTER" --image "$IMAGE" --servers 1 --agents "$AGENTS" \
-    --servers-memory "$SERVER_MEM" "${args[@]}" --wait --timeout 300s \
-    --kubeconfig-update-default=false --kubeconfig-switch-context=false
+# a k3d.io/v1alpha5 config file, as devstack drives k3d (`k3d cluster create --config`)
+REG_PORT="${DEVSTACK_K3S_REGISTRY_PORT:-5577}"
+{
+    printf 'apiVersion: k3d.io/v1alpha5\nkind: Simple\nmetadata:\n  name: %s\nservers: 1\nagents: %s\nimage: %s\n' "$CLUSTER" "$AGENTS" "$IMAGE"
+    if [ "$REGISTRY" = 1 ]; then
+        printf 'registries:\n  create:\n    name: k3d-%s-registry\n    host: 127.0.0.1\n    hostPort: "%s"\n    image: %s\n' "$CLUSTER" "$REG_PORT" "$REGISTRY_IMAGE"
+    fi
+    printf 'options:\n  k3d:\n    wait: true\n    timeout: 300s\n    disableLoadbalancer: %s\n' "$([ "$LB" = 1 ] && echo false || echo true)"
+    printf '  kubeconfig:\n    updateDefaultKubeconfig: false\n    switchCurrentContext: false\n'
+    printf '  runtime:\n    serversMemory: %s\n' "$SERVER_MEM"
+    if [ "$AGENTS" -gt 0 ]; then printf "    agentsMemory: %s\n" "$AGENT_MEM"; fi
+} >"$TMP/k3d.yaml"
+log "k3d cluster create --config (1 server, $AGENTS agents, load balancer: $([ "$LB" = 1 ] && echo yes || echo no), registry: $([ "$REGISTRY" = 1 ] && echo yes || echo no))"
+sed 's/^/    /' "$TMP/k3d.yaml" >&2
+k3d cluster create --config "$TMP/k3d.yaml"
 log "created in $((SECONDS - t0)) s"
 k3d kubeconfig get "$CLUSTER" >"$KUBECONFIG"
 log "API server at $(kubectl config view -o 'jsonpath={.clusters[0].cluster.server}')$([ "$LB" = 1 ] && echo " (through k3d-$CLUSTER-serverlb)")"
@@ -62,12 +80,12 @@ log "nodes Ready at $((SECONDS - t0)) s"
 # k3d's fake /proc/meminfo: MemTotal = limit / 1000 kB, what the kubelet reports as capacity
 want_kib() { local b; b="$(numfmt --from=iec "${1^^}")"; echo "$((b / 1000))Ki"; }
 mem="$(kubectl get node "k3d-$CLUSTER-server-0" -o 'jsonpath={.status.capacity.memory}')"
-[ "$mem" = "$(want_kib "$SERVER_MEM")" ] || die "server memory capacity $mem, expected $(want_kib "$SERVER_MEM") (--servers-memory $SERVER_MEM)"
-log "server capacity memory $mem (--servers-memory $SERVER_MEM)"
+[ "$mem" = "$(want_kib "$SERVER_MEM")" ] || die "server memory capacity $mem, expected $(want_kib "$SERVER_MEM") (serversMemory $SERVER_MEM)"
+log "server capacity memory $mem (serversMemory $SERVER_MEM)"
 if [ "$AGENTS" -gt 0 ]; then
     mem="$(kubectl get node "k3d-$CLUSTER-agent-0" -o 'jsonpath={.status.capacity.memory}')"
     [ "$mem" = "$(want_kib "$AGENT_MEM")" ] || die "agent memory capacity $mem, expected $(want_kib "$AGENT_MEM")"
-    log "agent capacity memory $mem (--agents-memory $AGENT_MEM)"
+    log "agent capacity memory $mem (agentsMemory $AGENT_MEM)"
 fi
 
 t1=$SECONDS
@@ -101,5 +119,13 @@ if [ "$AGENTS" -gt 0 ]; then
     done
     [ "$reached" = 1 ] || die "pod on the server cannot reach the pod on the agent ($ip1)"
     log "pod to pod across nodes: $ip1 answers (connection refused on port 1, as it should)"
+fi
+if [ "$REGISTRY" = 1 ]; then
+    docker tag "$TEST_IMAGE" "127.0.0.1:$REG_PORT/smoke:1"
+    docker push -q "127.0.0.1:$REG_PORT/smoke:1" >/dev/null
+    docker rmi "127.0.0.1:$REG_PORT/smoke:1" >/dev/null
+    kubectl run smoke-reg --image="k3d-$CLUSTER-registry:5000/smoke:1" --image-pull-policy=Always --restart=Never --command -- sleep 3600
+    kubectl wait --for=condition=Ready pod/smoke-reg --timeout=180s
+    log "pod pulled k3d-$CLUSTER-registry:5000/smoke:1 through the node's registries.yaml"
 fi
 log "OK in $((SECONDS - t0)) s"
