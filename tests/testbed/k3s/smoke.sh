@@ -108,6 +108,15 @@ for p in "${pods[@]}"; do
     out="$(kubectl exec "$p" -- getent hosts kubernetes.default.svc.cluster.local)" || die "$p: no DNS answer for kubernetes.default"
     log "$p resolves kubernetes.default: $out"
 done
+# what Prometheus does in devstack: a pod's metrics through the API server's proxy; and a pod's logs (kubelet)
+dns_pod="$(kubectl -n kube-system get pod -l k8s-app=kube-dns -o 'jsonpath={.items[0].metadata.name}')"
+kubectl get --raw "/api/v1/namespaces/kube-system/pods/$dns_pod:9153/proxy/metrics" | grep -q '^coredns_build_info' \
+    || die "no CoreDNS metrics through the API server proxy"
+log "CoreDNS metrics through the API server proxy ($dns_pod on $(kubectl -n kube-system get pod "$dns_pod" -o 'jsonpath={.spec.nodeName}'))"
+for p in "${pods[@]}"; do
+    kubectl logs "$p" >/dev/null || die "kubectl logs $p failed"
+done
+log "kubectl logs answers for the pods on every node"
 if [ "$AGENTS" -gt 0 ]; then
     ip1="$(kubectl get pod smoke-1 -o 'jsonpath={.status.podIP}')"
     reached=0
@@ -119,6 +128,40 @@ if [ "$AGENTS" -gt 0 ]; then
     done
     [ "$reached" = 1 ] || die "pod on the server cannot reach the pod on the agent ($ip1)"
     log "pod to pod across nodes: $ip1 answers (connection refused on port 1, as it should)"
+    # the API server (on the server node) to a pod on the agent, as for a webhook or a scrape: a CoreDNS
+    # serving only its metrics there
+    kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: smoke-metrics}
+data:
+  Corefile: |
+    .:1053 {
+        prometheus :9153
+        whoami
+    }
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: smoke-metrics}
+spec:
+  nodeSelector: {kubernetes.io/hostname: k3d-$CLUSTER-agent-0}
+  containers:
+  - name: coredns
+    image: rancher/mirrored-coredns-coredns:1.12.3
+    imagePullPolicy: Never
+    args: [-conf, /etc/smoke/Corefile]
+    volumeMounts: [{name: conf, mountPath: /etc/smoke}]
+  volumes: [{name: conf, configMap: {name: smoke-metrics}}]
+YAML
+    kubectl wait --for=condition=Ready pod/smoke-metrics --timeout=120s >/dev/null
+    ok=0
+    for _ in 1 2 3 4 5; do
+        if kubectl get --raw "/api/v1/namespaces/default/pods/smoke-metrics:9153/proxy/metrics" 2>/dev/null | grep -q '^coredns_build_info'; then ok=1; break; fi
+        sleep 2
+    done
+    [ "$ok" = 1 ] || die "no metrics from a pod on the agent through the API server proxy"
+    log "API server to a pod on the agent: metrics through the API server proxy"
 fi
 if [ "$REGISTRY" = 1 ]; then
     docker tag "$TEST_IMAGE" "127.0.0.1:$REG_PORT/smoke:1"
