@@ -5,6 +5,7 @@
 #
 #   engine_capfix.sh            # install runc-capfix, register it as a runtime (no default change)
 #   engine_capfix.sh --default  # ... and make it the engine's default runtime (k3d names no runtime)
+#   engine_capfix.sh --no-default   # back to runc as the default runtime (runc-capfix stays registered)
 #   engine_capfix.sh --check    # exit 0 when privileged containers start under the default runtime
 #
 # runc-capfix (runc-capfix/main.go) removes from a container's capability sets the ones outside its own bounding
@@ -35,17 +36,19 @@ if ! grep -qs "capfix-$h" "$BIN.version"; then
     log "installed $BIN ($h)"
 fi
 
-want_default=0; [ "${1:-}" = --default ] && want_default=1
+want_default=keep; [ "${1:-}" = --default ] && want_default=1; [ "${1:-}" = --no-default ] && want_default=0
 mkdir -p /etc/docker
 changed="$(python3 - "$want_default" "$BIN" <<'PY'
 import json, os, sys
-want_default, binary = sys.argv[1] == "1", sys.argv[2]
+binary = sys.argv[2]
 path = "/etc/docker/daemon.json"
 conf = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else {}
 before = json.dumps(conf, sort_keys=True)
 conf.setdefault("runtimes", {})["runc-capfix"] = {"path": binary}
-if want_default:
+if sys.argv[1] == "1":
     conf["default-runtime"] = "runc-capfix"
+elif sys.argv[1] == "0" and conf.get("default-runtime") == "runc-capfix":
+    del conf["default-runtime"]
 if json.dumps(conf, sort_keys=True) != before:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
