@@ -2,7 +2,8 @@
 # A stand-in for the node image rancher/k3s:v1.33.5-k3s1 (k3s itself cannot be had here: the Go module proxy
 # refuses github.com/k3s-io/k3s@v1.33.5+k3s1 and its images live in registries we cannot reach), built from the
 # upstream Kubernetes components at the same version, and the helper image k3d starts beside it
-# (ghcr.io/k3d-io/k3d-tools:5.9.0) and its load balancer (ghcr.io/k3d-io/k3d-proxy:5.9.0). See STANDIN.md for what they do and do not do.
+# (ghcr.io/k3d-io/k3d-tools:5.9.0) and its load balancer (ghcr.io/k3d-io/k3d-proxy:5.9.0). See STANDIN.md
+# for what they do and do not do.
 #
 #   build.sh                        # build what is missing (Go binaries into the cache, then the images)
 #   build.sh binaries               # only the big Go builds (Kubernetes, CNI plugins, CoreDNS)
@@ -13,15 +14,16 @@
 #   own requiring k8s.io/kubernetes v1.33.5 (its staging modules, v0.0.0 there, replaced by their published
 #   v0.33.5), one small main per command calling the command's own app package.
 # - CNI plugins (bridge, host-local, loopback, portmap): github.com/containernetworking/plugins from the proxy.
-# - CoreDNS: github.com/coredns/coredns from the proxy (the version k3s v1.33.5+k3s1 deploys).
+# - CoreDNS: github.com/coredns/coredns from the proxy, v1.12.3 (k3s's release-1.33 moved to it in v1.33.4+k3s1,
+#   k3s-io/k3s#12727; the backport of 1.12.4, #13045, was opened 2025-10-08, after v1.33.5 came out).
 # - pause: pause/main.go here (waits for a signal, reaps children), tagged registry.k8s.io/pause:3.10.
 # - runc-capfix: runc-capfix/main.go here, in front of the node's runc (and the engine's: engine_capfix.sh).
 # - k3d-tools: k3d-tools/main.go here (k3d's tools/ module is not published on the proxy: only
 #   github.com/k3d-io/k3d/v5 is, without tools/), same CLI: `save-image -d <tar> <images...>`, `noop`.
 # - k3d-proxy: Debian's nginx (+ its stream module) and k3d-proxy/main.go here in place of confd (k3d's proxy
 #   image downloads confd from GitHub releases).
-# - etcd, containerd, runc, iptables, openssl, kubectl-free parts: Debian bookworm packages (Dockerfile).
-#   kubectl is the test bed's own v1.33.5 build (tools.sh).
+# - etcd, containerd, runc, iptables, openssl (node) and nginx (k3d-proxy): Debian bookworm packages (the
+#   Dockerfiles). kubectl is the test bed's own v1.33.5 build (tools.sh), copied into the node image.
 # Cached by version under ${DEVSTACK_TESTBED_CACHE:-~/.cache/devstack-testbed}/k3s: a binary set already built
 # at its pinned version is not rebuilt; an image whose inputs are unchanged is not rebuilt.
 set -euo pipefail
