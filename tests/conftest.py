@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,14 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "state"
     monkeypatch.setenv("XDG_STATE_HOME", str(home))
     return home
+
+
+def kafka_conf(bootstrap: str, env: dict[str, str], stack: str, user: str = "admin") -> dict[str, Any]:
+    """A Kafka client's settings as one of a stack's principals (its admin unless named): the brokers ask for SASL
+    SCRAM, each principal's password is in the stack's secrets.json."""
+    import json
+
+    from devstack.services.kafka import login
+
+    secrets = json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / stack / "secrets.json").read_text())
+    return login(bootstrap, user, secrets).config()

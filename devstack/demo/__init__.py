@@ -26,6 +26,7 @@ from devstack.services.airflow import NAME as AIRFLOW
 from devstack.services.clickhouse import NAME as CLICKHOUSE
 from devstack.services.jupyter import NAME as JUPYTER
 from devstack.services.kafka import NAME as KAFKA
+from devstack.services.kafka import Login, login
 from devstack.services.minio import NAME as MINIO
 from devstack.services.mlflow import NAME as MLFLOW
 from devstack.services.postgres import NAME as POSTGRES
@@ -84,7 +85,7 @@ def stop(directory: Path, project: str) -> list[str]:
     return _engine(directory, project).remove(["stream-features", "model-server"])
 
 
-def produce_ticks(bootstrap_servers: str, count: int, spacing_ms: int, seq0: int) -> int:
+def produce_ticks(kafka: Login, count: int, spacing_ms: int, seq0: int) -> int:
     """`count` ticks ending now in event time (history backfilled), keyed by symbol, acknowledged by all replicas."""
     from confluent_kafka import Producer
 
@@ -92,9 +93,7 @@ def produce_ticks(bootstrap_servers: str, count: int, spacing_ms: int, seq0: int
 
     per_symbol = -(-count // len(SYMBOLS))
     start_ms = int(time.time() * 1000) - per_symbol * spacing_ms
-    from devstack.lifecycle.bootstrap.kafka_topics import client_conf
-
-    p = Producer(client_conf(bootstrap_servers, acks="all", **{"linger.ms": 20, "enable.idempotence": True}))
+    p = Producer(kafka.config(acks="all", **{"linger.ms": 20, "enable.idempotence": True}))
     failed: list[str] = []
 
     def delivered(err, _msg) -> None:  # type: ignore[no-untyped-def]
@@ -216,10 +215,9 @@ def _logs_hint(directory: Path, service: str) -> str:
     return f"see its logs: docker compose --project-directory {directory} --profile demo logs {service}"
 
 
-def counts(env: dict[str, str], c: Counts) -> Counts:
-    from devstack.lifecycle.bootstrap.kafka_topics import client_conf
-
-    kafka = client_conf(env["KAFKA_BOOTSTRAP_SERVERS"])
+def counts(env: dict[str, str], c: Counts, demo: Login) -> Counts:
+    """`demo`: the demo's Kafka principal, which may describe every pipeline topic."""
+    kafka = demo.config()
     c.ticks_topic = topic_records(kafka, pipeline.TICKS_TOPIC)
     c.signals_topic = topic_records(kafka, pipeline.SIGNALS_TOPIC)
     c.predictions_topic = topic_records(kafka, pipeline.PREDICTIONS_TOPIC)
@@ -241,6 +239,7 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
     check_plan(plan, stack)
     secrets = read_secrets(directory)
     env = environment(plan, secrets)
+    demo, scorer = (login(env["KAFKA_BOOTSTRAP_SERVERS"], who, secrets) for who in ("demo", "scorer"))
     step("checking the stack")
     running = {c.service for c in ComposeEngine(directory, project).containers() if c.state == "running"}
     if not running:  # Docker down raises above; nothing running is a stack that was stopped
@@ -258,15 +257,15 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
     step("bootstrap")
     bootstrap(plan, secrets)
     c = Counts()
-    before = counts(env, Counts())
+    before = counts(env, Counts(), demo)
     step("starting the streaming job (stream-features: up to 1.25 GiB, outside the plan's budget)")
     start_service(directory, project, "stream-features")
     step(f"producing {opts.ticks} ticks to {pipeline.TICKS_TOPIC}")
-    c.ticks_produced = produce_ticks(env["KAFKA_BOOTSTRAP_SERVERS"], opts.ticks, opts.spacing_ms, before.ticks_topic)
+    c.ticks_produced = produce_ticks(demo, opts.ticks, opts.spacing_ms, before.ticks_topic)
     want = before.ticks_clickhouse + opts.ticks
 
     def landed() -> bool:
-        counts(env, c)
+        counts(env, c, demo)
         step(
             f"Spark: {c.ticks_clickhouse - before.ticks_clickhouse}/{opts.ticks} ticks in ClickHouse, "
             f"{c.signals_clickhouse} signal windows"
@@ -311,5 +310,5 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
         "see `devstack logs pipeline` (the model-server container).",
     )
     step("scoring signals: features to Redis, predictions to Kafka")
-    score(env["KAFKA_BOOTSTRAP_SERVERS"], env["REDIS_URL"], model_server_url(), model_version=c.model_version)
-    return counts(env, c)
+    score(scorer, env["REDIS_URL"], model_server_url(), model_version=c.model_version)
+    return counts(env, c, demo)

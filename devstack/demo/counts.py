@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from devstack import pipeline
+from devstack.services.kafka import COUNTER_GROUP
 
 
 @dataclass
@@ -49,7 +50,7 @@ def topic_records(admin_conf: dict[str, Any], topic: str) -> int:
     """Records in a topic: the sum over partitions of high minus low watermark (nothing is compacted here)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({**admin_conf, "group.id": "devstack-demo-counter", "enable.auto.commit": False})
+    c = Consumer({**admin_conf, "group.id": COUNTER_GROUP, "enable.auto.commit": False})
     try:
         meta = c.list_topics(topic, timeout=10)
         if topic not in meta.topics or meta.topics[topic].error is not None:

@@ -9,6 +9,7 @@ import urllib.request
 from typing import Any
 
 from devstack import pipeline
+from devstack.services.kafka import SCORER_GROUP, Login
 
 
 def v2_request(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def infer(base_url: str, rows: list[dict[str, Any]]) -> list[Any]:
 
 
 def score(
-    bootstrap_servers: str,
+    kafka: Login,
     redis_url: str,
     model_url: str,
     *,
@@ -49,15 +50,10 @@ def score(
     r = redis.Redis.from_url(redis_url, socket_timeout=10)
     raw = r.get(pipeline.FEATURE_TTL_KEY)
     ttl = int(raw.decode() if isinstance(raw, bytes) else pipeline.FEATURE_TTL_SECONDS)
-    from devstack.lifecycle.bootstrap.kafka_topics import client_conf
-
     consumer = Consumer(
-        client_conf(
-            bootstrap_servers,
-            **{"group.id": "devstack-demo-scorer", "auto.offset.reset": "earliest", "enable.auto.commit": False},
-        )
+        kafka.config(**{"group.id": SCORER_GROUP, "auto.offset.reset": "earliest", "enable.auto.commit": False})
     )
-    producer = Producer(client_conf(bootstrap_servers, acks="all", **{"linger.ms": 20}))
+    producer = Producer(kafka.config(acks="all", **{"linger.ms": 20}))
     consumer.subscribe([pipeline.SIGNALS_TOPIC])
     produced, quiet_since, start = 0, time.monotonic(), time.monotonic()
     try:

@@ -14,6 +14,7 @@ TICKS_TOPIC = "market.ticks"
 SIGNALS_TOPIC = "market.signals"
 PREDICTIONS_TOPIC = "model.predictions"
 TOPICS = (TICKS_TOPIC, SIGNALS_TOPIC, PREDICTIONS_TOPIC)
+KAFKA_TOPICS = {"ticks": TICKS_TOPIC, "signals": SIGNALS_TOPIC, "predictions": PREDICTIONS_TOPIC}  # by role
 
 # MinIO buckets, every one versioned; MLflow's artifacts bucket is the one compose/mlflow.yaml serves
 DATASETS_BUCKET = "datasets"

@@ -130,7 +130,9 @@ def run_kafka(spec: KafkaRoundTrip, *, round_trip: bool = True) -> tuple[bool, s
     from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    quiet: dict[str, Any] = {"bootstrap.servers": spec.bootstrap, "log_level": 0, "logger": lambda *a: None}
+    from devstack.services.kafka import Login
+
+    quiet = Login(spec.bootstrap, spec.user, spec.password).config()
     topic = spec.topic
     admin = AdminClient(dict(quiet))
     md = admin.list_topics(timeout=5)

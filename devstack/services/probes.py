@@ -57,6 +57,8 @@ class KafkaRoundTrip:
     bootstrap: str
     brokers: int
     topic: str
+    user: str  # the SASL principal it signs in as, and its password
+    password: str
 
 
 @dataclass(frozen=True)

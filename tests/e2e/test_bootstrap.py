@@ -9,12 +9,14 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devstack import pipeline
-from tests.conftest import run_cli, up_failed
+from devstack.services.kafka import ADMIN, Login, login
+from tests.conftest import kafka_conf, run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -50,6 +52,10 @@ def stack_env(env: dict[str, str], first_up: dict[str, Any]) -> dict[str, str]:
     return dict(json.loads(r.stdout))
 
 
+def _secrets(env: dict[str, str]) -> dict[str, str]:
+    return dict(json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / STACK / "secrets.json").read_text()))
+
+
 def _bootstrap(env: dict[str, str]) -> dict[str, Any]:
     r = run_cli("bootstrap", "--stack", STACK, "--json", env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
@@ -76,10 +82,11 @@ def _s3(e: dict[str, str]) -> Any:
     return client(e["AWS_ENDPOINT_URL"], e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"])
 
 
-def _admin(e: dict[str, str]) -> Any:
+def _admin(e: dict[str, str], env: dict[str, str], servers: str = "") -> Any:
+    """The stack's admin principal (the brokers ask for SASL; the topics' ACLs are its to read)."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": e["KAFKA_BOOTSTRAP_SERVERS"]})
+    return AdminClient(kafka_conf(servers or e["KAFKA_BOOTSTRAP_SERVERS"], env, STACK))
 
 
 def test_up_bootstraps_everything_the_pipeline_expects(first_up: dict[str, Any], stack_env: dict[str, str]) -> None:
@@ -101,16 +108,16 @@ def _brokers(e: dict[str, str]) -> list[str]:
     return e["KAFKA_BOOTSTRAP_SERVERS"].split(",")
 
 
-def test_topics_have_the_plans_replication(stack_env: dict[str, str]) -> None:
+def test_topics_have_the_plans_replication(env: dict[str, str], stack_env: dict[str, str]) -> None:
     """Read back through a client bootstrapped to each broker (librdkafka then asks whichever broker it picks): a
     client may ask any of them, so once bootstrap has reported, every answer must list the topics and their
     configs (two CI runs saw answers without them: brokers that had not applied the controller's metadata yet)."""
-    from confluent_kafka.admin import AdminClient, ConfigResource
+    from confluent_kafka.admin import ConfigResource
 
     brokers = _brokers(stack_env)
     assert len(brokers) == 3
     for b in brokers:
-        admin = AdminClient({"bootstrap.servers": b})
+        admin = _admin(stack_env, env, b)
         meta = admin.list_topics(timeout=20)
         for t in pipeline.TOPICS:
             assert t in meta.topics, (b, meta.orig_broker_id, sorted(meta.topics))
@@ -122,7 +129,7 @@ def test_topics_have_the_plans_replication(stack_env: dict[str, str]) -> None:
 
 
 def test_a_topic_a_lagging_broker_does_not_list_is_reported_as_there(
-    stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str], stack_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real cluster, with the first broker asked answering as one that has not applied the topics yet (the
     metadata without them): Kafka then answers TOPIC_ALREADY_EXISTS, and the report must say the topic was
@@ -130,7 +137,7 @@ def test_a_topic_a_lagging_broker_does_not_list_is_reported_as_there(
     from devstack.lifecycle.bootstrap import kafka_topics
     from devstack.lifecycle.bootstrap.spec import topics_for
 
-    real = kafka_topics._admin
+    real = kafka_topics.admin_client
 
     class Lagging:
         def __init__(self, admin: Any) -> None:
@@ -149,15 +156,15 @@ def test_a_topic_a_lagging_broker_does_not_list_is_reported_as_there(
 
     first = [True]
 
-    def admin(servers: str) -> Any:
-        a = real(servers)
+    def admin(login: Login) -> Any:
+        a = real(login)
         if first[0]:  # bootstrap's own client; the per-broker checks after it get plain ones
             first[0] = False
             return Lagging(a)
         return a
 
-    monkeypatch.setattr(kafka_topics, "_admin", admin)
-    changes = kafka_topics.apply(topics_for(3), stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    monkeypatch.setattr(kafka_topics, "admin_client", admin)
+    changes = kafka_topics.apply(topics_for(3), login(stack_env["KAFKA_BOOTSTRAP_SERVERS"], ADMIN, _secrets(env)))
     by_item = {c.item: c for c in changes}
     for t in pipeline.TOPICS:
         c = by_item[f"topic {t}"]
@@ -194,13 +201,76 @@ def test_second_run_changes_nothing(env: dict[str, str], stack_env: dict[str, st
     assert r.returncode == 0 and "nothing changed" in r.stdout, r.stdout
 
 
+def _first_error(conf: dict[str, Any], topic: str, group: str) -> str:
+    """Subscribe as `conf` and poll: the first error's name, or "" once the group has handed the consumer its
+    partitions and two more seconds of fetching brought none (a refused topic or group errs before that)."""
+    from confluent_kafka import Consumer
+
+    c = Consumer({**conf, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    try:
+        deadline, quiet_until = time.monotonic() + 60, None
+        while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
+            m = c.poll(0.5)
+            if m is not None and m.error():
+                return str(m.error().name())
+            if quiet_until is None and c.assignment():
+                quiet_until = time.monotonic() + 2
+        assert quiet_until is not None, f"no error and no partitions of {topic} within 60 s"
+        return ""
+    finally:
+        c.close()
+
+
+def test_kafka_refuses_a_client_that_does_not_sign_in(stack_env: dict[str, str]) -> None:
+    """Issue 15.3: every listener asks for SASL SCRAM; a client without credentials, or with a wrong password, gets
+    no metadata at all."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    quiet = {"bootstrap.servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"], "log_level": 0, "logger": lambda *a: None}
+    wrong = {
+        **quiet,
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "SCRAM-SHA-512",
+        "sasl.username": stack_env["KAFKA_USERNAME"],
+        "sasl.password": "not-" + stack_env["KAFKA_PASSWORD"],
+    }
+    for conf in (quiet, wrong):
+        with pytest.raises(KafkaException):
+            AdminClient(conf).list_topics(timeout=8)
+
+
+def test_each_kafka_principal_reads_only_its_topics(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    """Issue 15.3: one principal per client with ACLs for its own topics: the scorer reads signals, not the ticks;
+    the Spark job's principal reads ticks, not predictions; notebooks (devstack env's) read all three."""
+    from devstack.services.kafka import SCORER_GROUP, SPARK_GROUPS
+
+    servers = stack_env["KAFKA_BOOTSTRAP_SERVERS"]
+    scorer, pipeline_job = (kafka_conf(servers, env, STACK, who) for who in ("scorer", "pipeline"))
+    notebooks = {
+        **kafka_conf(servers, env, STACK, "notebooks"),
+        "sasl.username": stack_env["KAFKA_USERNAME"],
+        "sasl.password": stack_env["KAFKA_PASSWORD"],
+    }
+    spark_group = f"{SPARK_GROUPS[0]}t"
+    assert _first_error(scorer, pipeline.TICKS_TOPIC, SCORER_GROUP) == "TOPIC_AUTHORIZATION_FAILED"
+    assert _first_error(pipeline_job, pipeline.PREDICTIONS_TOPIC, spark_group) == "TOPIC_AUTHORIZATION_FAILED"
+    assert _first_error(scorer, pipeline.SIGNALS_TOPIC, SCORER_GROUP) == ""
+    assert _first_error(pipeline_job, pipeline.TICKS_TOPIC, spark_group) == ""
+    for t in pipeline.TOPICS:
+        assert _first_error(notebooks, t, "notebook-t") == "", t
+    # a group another principal's ACLs name is closed to the rest: the scorer's group, joined by the job
+    assert _first_error(pipeline_job, pipeline.TICKS_TOPIC, SCORER_GROUP) == "GROUP_AUTHORIZATION_FAILED"
+
+
 def test_removed_by_hand_comes_back(env: dict[str, str], stack_env: dict[str, str]) -> None:
     import redis
 
     e = stack_env
     s3 = _s3(e)
     s3.delete_bucket(Bucket=pipeline.MODELS_BUCKET)
-    admin = _admin(e)
+    admin = _admin(e, env)
     admin.delete_topics([pipeline.SIGNALS_TOPIC])[pipeline.SIGNALS_TOPIC].result()
     deadline = time.monotonic() + 60
     while pipeline.SIGNALS_TOPIC in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:

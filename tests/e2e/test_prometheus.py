@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from devstack.lifecycle.stack import load_plan
-from tests.conftest import run_cli, up_failed
+from tests.conftest import kafka_conf, run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -289,10 +289,10 @@ def test_redis_near_maxmemory_fires(up: dict[str, Any]) -> None:
     assert [a["labels"]["service"] for a in firing] == ["redis"], firing
 
 
-def test_a_lagging_consumer_group_fires(up: dict[str, Any]) -> None:
+def test_a_lagging_consumer_group_fires(up: dict[str, Any], env: dict[str, str]) -> None:
     from confluent_kafka import Consumer, Producer, TopicPartition
 
-    conf = {"bootstrap.servers": f"127.0.0.1:{9092 + SHIFT}", "log_level": 0}
+    conf = kafka_conf(f"127.0.0.1:{9092 + SHIFT}", env, STACK)
     p = Producer({**conf, "acks": "all"})
     for i in range(20):
         p.produce("alert-lag", f"r{i}".encode())

@@ -101,8 +101,9 @@ def test_kafka_quorum_has_three_voters(stack) -> None:  # type: ignore[no-untype
         [
             "bash",
             "-c",
+            # as the admin principal (the brokers ask for SASL), with the client config the render ships for it
             "KAFKA_HEAP_OPTS=-Xmx128m /opt/kafka/bin/kafka-metadata-quorum.sh "
-            "--bootstrap-server kafka-1:19092 describe --status",
+            "--bootstrap-server kafka-1:19092 --command-config /mnt/devstack/admin.properties describe --status",
         ],
         tty=False,
     )

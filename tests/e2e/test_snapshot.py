@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from devstack.planning.catalog import CATALOG
-from tests.conftest import REPO, run_cli, up_failed
+from tests.conftest import REPO, kafka_conf, run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
 
 pytestmark = pytest.mark.engine
@@ -83,7 +83,7 @@ class Data:
         import boto3
 
         self.sec = _secrets(env)
-        self.kafka = {"bootstrap.servers": f"127.0.0.1:{port('kafka', 'broker')}", "log_level": 0}
+        self.kafka = kafka_conf(f"127.0.0.1:{port('kafka', 'broker')}", env, STACK)
         self.s3 = boto3.client(
             "s3",
             endpoint_url=f"http://127.0.0.1:{port('minio', 's3')}",

@@ -130,15 +130,18 @@ def test_no_published_port_listens_beyond_loopback(up: dict) -> None:
     assert published >= 17
 
 
-def _kafka_conf(plan: Plan) -> dict:
-    brokers = ",".join(f"127.0.0.1:{p}" for p in plan.service("kafka").ports["broker"])
-    return {"bootstrap.servers": brokers, "log_level": 0, "logger": lambda *a: None}  # reconnects during down/up
+def _kafka_conf(env: dict[str, str]) -> dict:
+    """The stack's admin principal (the brokers ask for SASL); quiet: it reconnects during down/up."""
+    from devstack.services.kafka import ADMIN, login
+
+    brokers = ",".join(f"127.0.0.1:{p}" for p in plan_of(env).service("kafka").ports["broker"])
+    return login(brokers, ADMIN, secrets_of(env)).config()
 
 
-def _consume_all(plan: Plan, topic: str, expect: int) -> list[bytes]:
+def _consume_all(env: dict[str, str], topic: str, expect: int) -> list[bytes]:
     from confluent_kafka import Consumer
 
-    c = Consumer({**_kafka_conf(plan), "group.id": f"t-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
+    c = Consumer({**_kafka_conf(env), "group.id": f"t-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
     c.subscribe([topic])
     got: list[bytes] = []
     deadline = time.monotonic() + 60
@@ -154,19 +157,18 @@ def test_kafka_topic_with_replication_3_round_trips_from_the_host(up: dict, env:
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    plan = plan_of(env)
-    admin = AdminClient(_kafka_conf(plan))
+    admin = AdminClient(_kafka_conf(env))
     assert len(admin.list_topics(timeout=10).brokers) == 3
     topic = f"rf3-{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(30)
     md = admin.list_topics(topic, timeout=10).topics[topic]
     assert all(len(p.replicas) == 3 for p in md.partitions.values())
-    p = Producer({**_kafka_conf(plan), "acks": "all"})
+    p = Producer({**_kafka_conf(env), "acks": "all"})
     sent = [f"record-{i}".encode() for i in range(100)]
     for v in sent:
         p.produce(topic, v)
     assert p.flush(30) == 0
-    got = _consume_all(plan, topic, len(sent))
+    got = _consume_all(env, topic, len(sent))
     print(f"\nkafka rf3 round trip: written {len(sent)}, read {len(got)}")
     assert sorted(got) == sorted(sent)
 
@@ -362,7 +364,7 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
     n = 200
     # write
     topic = f"keep-{uuid.uuid4().hex[:8]}"
-    p = Producer({**_kafka_conf(plan), "acks": "all"})
+    p = Producer({**_kafka_conf(env), "acks": "all"})
     for i in range(n):
         p.produce(topic, f"k{i}".encode())
     assert p.flush(30) == 0
@@ -406,7 +408,7 @@ def test_data_survives_down_and_up_and_volumes_go_with_down_volumes(up: dict, en
 
     # read back
     read = {
-        "kafka": len(_consume_all(plan, topic, n)),
+        "kafka": len(_consume_all(env, topic, n)),
         "redis": sum(_redis("GET", f"feat:{i}").startswith(b"$") for i in range(n)),
         "clickhouse": int(chq("SELECT count() FROM keep")),
         "minio": sum(

@@ -36,6 +36,10 @@ EXPECTED = [
 # the optional model server, and the flag JupyterLab's container sets
 ENDPOINT_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_USERNAME",
+    "KAFKA_PASSWORD",
     "SPARK_MASTER_URL",
     "CLICKHOUSE_URL",
     "CLICKHOUSE_USER",

@@ -45,7 +45,7 @@ def test_configs_carry_the_sized_knobs(tmp_path: Path) -> None:
     assert env["DEVSTACK_KAFKA_MEM"] == f"{kafka.containers['kafka-1']}m"
     props = (d / "config/kafka/kafka-2/server.properties").read_text()
     assert "node.id=2" in props and "controller.quorum.voters=1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093" in props
-    assert "advertised.listeners=PLAINTEXT://kafka-2:19092,PLAINTEXT_HOST://127.0.0.1:9093" in props
+    assert "advertised.listeners=INTERNAL://kafka-2:19092,HOST://127.0.0.1:9093" in props
     assert "min.insync.replicas=2" in props and "default.replication.factor=3" in props
     redis = (d / "config/redis/redis.conf").read_text()
     assert f"maxmemory {plan.service('redis').knobs['maxmemory']}" in redis and "appendonly yes" in redis

@@ -25,13 +25,29 @@ def run(
     today: dt.date | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Change]:
-    from devstack.lifecycle.bootstrap import buckets, clickhouse_schema, kafka_topics, mlflow_setup, redis_features
+    from devstack.lifecycle.bootstrap import (
+        buckets,
+        clickhouse_schema,
+        kafka_access,
+        kafka_topics,
+        mlflow_setup,
+        redis_features,
+    )
+    from devstack.services.kafka import ADMIN, login, password_key
 
     spec = spec_for(plan, today or dt.datetime.now(dt.UTC).date())
     env = environment(plan, secrets)
     out: list[Change] = []
     steps: dict[str, Callable[[], list[Change]]] = {
-        KAFKA: lambda: kafka_topics.apply(spec.topics, env["KAFKA_BOOTSTRAP_SERVERS"]),
+        # the topics and ACLs are the admin principal's to make (the clients' may not)
+        KAFKA: lambda: (
+            kafka_topics.apply(spec.topics, login(env["KAFKA_BOOTSTRAP_SERVERS"], ADMIN, secrets))
+            + kafka_access.apply(
+                spec.principals,
+                {p.name: secrets[password_key(p.name)] for p in spec.principals},
+                login(env["KAFKA_BOOTSTRAP_SERVERS"], ADMIN, secrets),
+            )
+        ),
         MINIO: lambda: buckets.apply(
             spec.buckets, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
         ),

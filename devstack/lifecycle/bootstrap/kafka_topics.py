@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from devstack.core.errors import EnvironmentProblem
 from devstack.lifecycle.bootstrap.report import CREATED, DIFFERS, OK, UPDATED, Change
 from devstack.lifecycle.bootstrap.spec import TopicSpec
 from devstack.services.kafka import NAME as KAFKA
+from devstack.services.kafka import Login
 
 TIMEOUT_S = 30.0
 # how long every broker gets to list a topic the controller has committed (seconds; it takes milliseconds when
@@ -25,18 +27,13 @@ TIMEOUT_S = 30.0
 VISIBLE_TIMEOUT_S = 120.0
 
 
-def client_conf(bootstrap_servers: str, **extra: Any) -> dict[str, Any]:
-    """librdkafka logs to stderr by itself (broker retries, purged queues): devstack reports errors its own way."""
-    return {"bootstrap.servers": bootstrap_servers, "log_level": 0, "logger": lambda *a: None, **extra}
-
-
-def _admin(bootstrap_servers: str) -> Any:
+def admin_client(login: Login) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient(client_conf(bootstrap_servers, **{"socket.timeout.ms": 10000}))
+    return AdminClient(login.config(**{"socket.timeout.ms": 10000}))
 
 
-def lagging(names: Sequence[str], brokers: dict[int, str]) -> dict[str, list[str]]:
+def lagging(names: Sequence[str], brokers: dict[int, str], login: Login) -> dict[str, list[str]]:
     """Which of `names` the brokers ({node id: host:port}) that answered do not list yet with a leader for every
     partition; {} when every answer lists them all. librdkafka sends a metadata request to whichever broker it
     picks (a client bootstrapped to broker 1 was seen answered only by 2 and 3), so no broker can be made to
@@ -46,7 +43,7 @@ def lagging(names: Sequence[str], brokers: dict[int, str]) -> dict[str, list[str
 
     lacking: dict[int, list[str]] = {}  # node -> topics an answer from it lacked
     for node, address in sorted(brokers.items()):
-        admin = _admin(address)
+        admin = admin_client(replace(login, bootstrap=address))
         for _ in range(3):
             try:
                 m = admin.list_topics(timeout=TIMEOUT_S)
@@ -69,13 +66,15 @@ def _led(tm: Any) -> bool:
     )
 
 
-def wait_visible(names: Sequence[str], brokers: dict[int, str], timeout_s: float = VISIBLE_TIMEOUT_S) -> float:
+def wait_visible(
+    names: Sequence[str], brokers: dict[int, str], login: Login, timeout_s: float = VISIBLE_TIMEOUT_S
+) -> float:
     """Return the seconds it took every broker to list every topic; raise with what is still missing where after
     `timeout_s`."""
     t0 = time.monotonic()
     deadline = t0 + timeout_s
     while True:
-        behind = lagging(names, brokers)
+        behind = lagging(names, brokers, login)
         if not behind:
             return time.monotonic() - t0
         if time.monotonic() >= deadline:
@@ -87,7 +86,8 @@ def wait_visible(names: Sequence[str], brokers: dict[int, str], timeout_s: float
         time.sleep(0.5)
 
 
-def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
+def apply(topics: Sequence[TopicSpec], login: Login) -> list[Change]:
+    """The topics, signed in as the stack's admin principal (`login`)."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import (
         AlterConfigOpType,
@@ -97,13 +97,11 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
         NewTopic,
     )
 
-    admin = _admin(bootstrap_servers)
+    admin = admin_client(login)
     try:
         meta = admin.list_topics(timeout=TIMEOUT_S)
     except KafkaException as e:
-        raise EnvironmentProblem(
-            f"Kafka did not answer at {bootstrap_servers}: {e}", "run `devstack status`."
-        ) from None
+        raise EnvironmentProblem(f"Kafka did not answer at {login.bootstrap}: {e}", "run `devstack status`.") from None
     brokers = {node: f"{b.host}:{b.port}" for node, b in meta.brokers.items()}
     out: list[Change] = []
     missing = [t for t in topics if t.name not in meta.topics]
@@ -128,7 +126,7 @@ def apply(topics: Sequence[TopicSpec], bootstrap_servers: str) -> list[Change]:
                 continue
             created.append(t)
     if missing:  # created or already there: read back only once every broker has them (the module's docstring)
-        lag = wait_visible([t.name for t in missing], brokers)
+        lag = wait_visible([t.name for t in missing], brokers, login)
         for t in created:
             detail = f"{t.partitions} partitions, replication {t.replication}, min.insync.replicas {t.min_insync}"
             out.append(

@@ -11,6 +11,7 @@ from devstack import pipeline
 from devstack.planning.plan import Plan
 from devstack.services.clickhouse import NAME as CLICKHOUSE
 from devstack.services.kafka import NAME as KAFKA
+from devstack.services.kafka import Principal, principals
 from devstack.services.minio import NAME as MINIO
 from devstack.services.mlflow import NAME as MLFLOW
 from devstack.services.redis import NAME as REDIS
@@ -36,6 +37,7 @@ class SchemaObject:
 @dataclass(frozen=True)
 class Spec:
     topics: tuple[TopicSpec, ...] = ()
+    principals: tuple[Principal, ...] = ()  # Kafka's clients and their ACLs
     buckets: tuple[str, ...] = ()
     schema: tuple[SchemaObject, ...] = ()
     experiment: str = ""
@@ -87,6 +89,7 @@ def spec_for(plan: Plan, today: dt.date) -> Spec:
     names = set(plan.names())
     return Spec(
         topics=topics_for(plan.service(KAFKA).replicas) if KAFKA in names else (),
+        principals=principals(pipeline.KAFKA_TOPICS) if KAFKA in names else (),
         buckets=pipeline.BUCKETS if MINIO in names else (),
         schema=parse_schema(SCHEMA_FILE.read_text(encoding="utf-8")) if CLICKHOUSE in names else (),
         experiment=pipeline.experiment_name(today) if MLFLOW in names else "",

@@ -18,7 +18,9 @@ Kafka through Spark's Kafka sink (from the executor). Delivery is at least once:
 again on restart; market.signals dedupes by its key, market.ticks does not.
 
 Environment (the names `devstack env` prints and compose/jupyter.yaml sets in the stack):
-  KAFKA_BOOTSTRAP_SERVERS, CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD, SPARK_MASTER_URL,
+  KAFKA_BOOTSTRAP_SERVERS, KAFKA_USERNAME and KAFKA_PASSWORD (the brokers ask for SASL SCRAM-SHA-512; without a
+  user name the job connects unauthenticated, to a Kafka of one's own), CLICKHOUSE_URL, CLICKHOUSE_USER,
+  CLICKHOUSE_PASSWORD, SPARK_MASTER_URL,
   SPARK_DRIVER_HOST (default: this host's name; executors connect back to it), DEVSTACK_CHECKPOINT_DIR (default
   /tmp/devstack-checkpoints; one subdirectory per query), DEVSTACK_SPARK_DRIVER_MEMORY (optional).
 The checkpoint directory is a local path: the driver writes offsets there and the executor its window state
@@ -87,6 +89,21 @@ class Settings:
     driver_host: str
     checkpoint_dir: str
     driver_memory: str = ""
+    kafka_user: str = ""
+    kafka_password: str = field(default="", repr=False)
+    kafka_mechanism: str = "SCRAM-SHA-512"
+
+    def kafka_options(self) -> dict[str, str]:
+        """Spark's Kafka source and sink options: the brokers, and the job's principal where one is given."""
+        out = {"kafka.bootstrap.servers": self.kafka}
+        if self.kafka_user:
+            login = f'username="{self.kafka_user}" password="{self.kafka_password}";'
+            out |= {
+                "kafka.security.protocol": "SASL_PLAINTEXT",
+                "kafka.sasl.mechanism": self.kafka_mechanism,
+                "kafka.sasl.jaas.config": f"org.apache.kafka.common.security.scram.ScramLoginModule required {login}",
+            }
+        return out
 
 
 def settings(env: Mapping[str, str], *, master: str = "", checkpoint_dir: str = "") -> Settings:
@@ -103,6 +120,9 @@ def settings(env: Mapping[str, str], *, master: str = "", checkpoint_dir: str = 
         driver_host=env.get("SPARK_DRIVER_HOST") or socket.gethostname(),
         checkpoint_dir=checkpoint_dir or env.get("DEVSTACK_CHECKPOINT_DIR") or "/tmp/devstack-checkpoints",
         driver_memory=env.get("DEVSTACK_SPARK_DRIVER_MEMORY", ""),
+        kafka_user=env.get("KAFKA_USERNAME", ""),
+        kafka_password=env.get("KAFKA_PASSWORD", ""),
+        kafka_mechanism=env.get("KAFKA_SASL_MECHANISM") or "SCRAM-SHA-512",
     )
 
 
@@ -261,7 +281,7 @@ def session(s: Settings) -> Any:
 def start_queries(spark: Any, s: Settings, *, available_now: bool, counts: Counts) -> list[Any]:
     raw = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", s.kafka)
+        .options(**s.kafka_options())
         .option("subscribe", TICKS_TOPIC)
         .option("startingOffsets", "earliest")
         .option("failOnDataLoss", "false")
@@ -281,7 +301,7 @@ def start_queries(spark: Any, s: Settings, *, available_now: bool, counts: Count
             rows = batch.toJSON().collect()
             if rows:
                 counts.signals += insert_rows(s, "signals", rows)
-                kafka_records(batch).write.format("kafka").option("kafka.bootstrap.servers", s.kafka).option(
+                kafka_records(batch).write.format("kafka").options(**s.kafka_options()).option(
                     "topic", SIGNALS_TOPIC
                 ).save()
                 counts.signal_messages += len(rows)
