@@ -8,7 +8,7 @@ What gets deployed for `devstack serve NAME[:VERSION]`:
 - a SeldonDeployment with one predictor, protocol `v2` (the Open Inference / V2 REST protocol MLServer
   speaks), implementation `MLFLOW_SERVER` (MLServer with its mlflow runtime), the model server container
   limited to the plan's memory per model server, and Prometheus scraping annotations on MLServer's metrics
-  port (8082, /metrics) for request metrics ("model monitoring" in the seed).
+  port (the operator's: 6000, /prometheus) for request metrics ("model monitoring" in the seed).
 Images: Seldon publishes amd64 only; on arm64 the manifests name arm64 builds in the cluster's build registry
 (`cluster_images`), which `image_builds.py` builds and pushes (see README "Seldon on k3d").
 Prometheus reaches the annotated pods through the API server (cluster_metrics.py)."""
@@ -26,7 +26,15 @@ NAMESPACE = "seldon"  # models; the operator runs in seldon-system
 OPERATOR_NAMESPACE = "seldon-system"
 SECRET_NAME = "devstack-minio-rclone"
 MLSERVER_HTTP_PORT = 8080  # MLServer defaults, which Seldon's v2 servers keep
-MLSERVER_METRICS_PORT = 8082
+# Where MLServer's Prometheus metrics are in a model pod: the v1 operator sets MLSERVER_METRICS_PORT and
+# MLSERVER_METRICS_ENDPOINT itself (its FirstMetricsPortNumber, 6000, and /prometheus), over anything the manifest
+# gives; seen on the operator built from its v1.16.0 module (tests/testbed/k3s/PHASE2.md)
+MLSERVER_METRICS_PORT = 6000
+MLSERVER_METRICS_PATH = "/prometheus"
+# the user devstack's MLServer image runs as (k3d/images/mlserver/Dockerfile, USER); the operator runs model pods
+# as its chart's defaultUserID (8888 unless set), over a securityContext in the manifest, and MLServer cannot write
+# its home as another user
+MLSERVER_UID = 1000
 MANAGED_BY = "devstack"
 
 
@@ -158,7 +166,8 @@ def seldon_deployment(
 
     Memory: request = limit, so the scheduler only places it on an agent that can hold it and the kernel
     OOM-kills it at the plan's figure rather than the node's. `seldon.io/no-engine` drops Seldon's executor
-    (an amd64-only Go proxy) from a single-model graph: MLServer answers V2 REST itself."""
+    (an amd64-only Go proxy) from a single-model graph: MLServer answers V2 REST itself. The operator reads it
+    from each predictor's annotations, not the deployment's (its controller and webhook: `p.Annotations`)."""
     if memory_mib < 256:
         raise UsageError(f"{memory_mib} MiB is too little for a model server.", "plan a larger budget for seldon.")
     if not model_uri.startswith("s3://"):
@@ -182,12 +191,12 @@ def seldon_deployment(
         },
         "spec": {
             "protocol": PROTOCOL,
-            "annotations": {"seldon.io/no-engine": "true"},
             "predictors": [
                 {
                     "name": "default",
                     "replicas": 1,
                     "labels": labels,
+                    "annotations": {"seldon.io/no-engine": "true"},
                     "graph": {
                         "name": container,
                         "type": "MODEL",
@@ -204,7 +213,7 @@ def seldon_deployment(
                                 "annotations": {
                                     "prometheus.io/scrape": "true",
                                     "prometheus.io/port": str(MLSERVER_METRICS_PORT),
-                                    "prometheus.io/path": "/metrics",
+                                    "prometheus.io/path": MLSERVER_METRICS_PATH,
                                 },
                             },
                             "spec": {
@@ -216,10 +225,6 @@ def seldon_deployment(
                                             "requests": {"memory": memory, "cpu": "100m"},
                                             "limits": {"memory": memory},
                                         },
-                                        "env": [
-                                            # MLServer's own settings (pydantic-settings, MLSERVER_ prefix)
-                                            {"name": "MLSERVER_METRICS_PORT", "value": str(MLSERVER_METRICS_PORT)},
-                                        ],
                                     }
                                 ]
                             },
@@ -286,11 +291,12 @@ def mlserver_env(
     *, model_dir: str, http_port: int = 9000, grpc_port: int = 9500, metrics_port: int = MLSERVER_METRICS_PORT
 ) -> dict[str, str]:
     """MLServer's environment as Seldon Core v1.17's operator sets it for our graph (ports default to its
-    predictiveUnit httpPort/grpcPort, 9000/9500), plus the metrics port devstack's manifest sets."""
+    predictiveUnit httpPort/grpcPort, 9000/9500; metrics on its own port and path)."""
     return {
         "MLSERVER_HTTP_PORT": str(http_port),
         "MLSERVER_GRPC_PORT": str(grpc_port),
         "MLSERVER_METRICS_PORT": str(metrics_port),
+        "MLSERVER_METRICS_ENDPOINT": MLSERVER_METRICS_PATH,
         "MLSERVER_MODEL_IMPLEMENTATION": MLSERVER_RUNTIME,
         "MLSERVER_MODEL_NAME": MODEL_NODE,
         "MLSERVER_MODEL_VERSION": "v1",
@@ -332,6 +338,7 @@ def operator_values(
         "predictor_servers": {
             IMPLEMENTATION: {"protocols": {PROTOCOL: {"image": ml_image, "defaultImageVersion": ml_tag}}}
         },
+        "defaultUserID": str(MLSERVER_UID),  # the model pods' user: MLServer's image's own
         "usageMetrics": {"enabled": False},
         "ambassador": {"enabled": False},
         "istio": {"enabled": False},

@@ -228,7 +228,8 @@ def test_prometheus_scrapes_the_model_pod_through_the_api_server(stack: dict[str
     assert labels["model"] == "iris" and labels["model_version"] == "1" and labels["service"] == "seldon"
     host = cluster_metrics.api_host(PROJECT)
     assert target["scrapeUrl"] == (
-        f"https://{host}:6443/api/v1/namespaces/{seldon.NAMESPACE}/pods/{POD}:{seldon.MLSERVER_METRICS_PORT}/proxy/metrics"
+        f"https://{host}:6443/api/v1/namespaces/{seldon.NAMESPACE}/pods/{POD}:{seldon.MLSERVER_METRICS_PORT}/proxy"
+        f"{seldon.MLSERVER_METRICS_PATH}"
     )
     # the unannotated pod and the init container are not scraped; MLServer's three ports are one target
     assert len(_targets(cluster_metrics.JOB)) == 1

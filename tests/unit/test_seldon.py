@@ -115,7 +115,11 @@ def test_the_model_server_is_limited_to_the_plan_and_scraped_by_prometheus() -> 
     assert container["resources"]["limits"]["memory"] == container["resources"]["requests"]["memory"] == "1536Mi"
     ann = comp["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true" and ann["prometheus.io/port"] == str(seldon.MLSERVER_METRICS_PORT)
-    assert {"name": "MLSERVER_METRICS_PORT", "value": ann["prometheus.io/port"]} in container["env"]
+    # where the operator puts MLServer's metrics (it sets both over the manifest's): the annotations agree
+    metrics_env = seldon.mlserver_env(model_dir="/mnt/models")
+    assert ann["prometheus.io/port"] == metrics_env["MLSERVER_METRICS_PORT"] == "6000"
+    assert ann["prometheus.io/path"] == metrics_env["MLSERVER_METRICS_ENDPOINT"] == "/prometheus"
+    assert not any(e["name"].startswith("MLSERVER_METRICS") for e in container.get("env", []))
     assert pred["graph"]["envSecretRefName"] == seldon.SECRET_NAME
 
 
@@ -129,9 +133,10 @@ def test_names_match_the_operators_go_source() -> None:
     assert re.search(r'ANNOTATION_NO_ENGINE\s*=\s*"seldon.io/no-engine"', go)
     assert re.search(r'MLServerMLFlowImplementation\s*=\s*"' + re.escape(seldon.MLSERVER_RUNTIME) + '"', go)
     for env in seldon.mlserver_env(model_dir="/mnt/models"):
-        if env != "MLSERVER_METRICS_PORT":  # devstack's own, in the manifest (the operator leaves the default)
-            assert f'"{env}"' in go, env
-    assert _sdep()["spec"]["annotations"] == {"seldon.io/no-engine": "true"}
+        assert f'"{env}"' in go, env  # every variable devstack emulates is one the operator sets
+    # the operator reads no-engine from each predictor (controller and webhook: p.Annotations), not the spec
+    (pred,) = _sdep()["spec"]["predictors"]
+    assert pred["annotations"] == {"seldon.io/no-engine": "true"} and "annotations" not in _sdep()["spec"]
 
 
 def test_the_rclone_secret_names_a_remote_matching_the_uri_scheme() -> None:
