@@ -139,6 +139,23 @@ def test_names_match_the_operators_go_source() -> None:
     assert pred["annotations"] == {"seldon.io/no-engine": "true"} and "annotations" not in _sdep()["spec"]
 
 
+def test_the_operator_runs_model_pods_as_the_mlserver_images_own_user() -> None:
+    """The operator runs model pods as its chart's defaultUserID over any securityContext; devstack sets it to the
+    user devstack's MLServer image runs as, which owns the image's home (MLServer writes its metrics dir there)."""
+    from devstack.core.resources import k3d_dir
+
+    dockerfile = (k3d_dir() / "images" / "mlserver" / "Dockerfile").read_text(encoding="utf-8")
+    assert re.findall(r"^USER (\S+)$", dockerfile, re.M) == [str(seldon.MLSERVER_UID)]
+    assert f"--uid {seldon.MLSERVER_UID} " in dockerfile
+    values = seldon.operator_values(
+        operator_image="docker.io/seldonio/seldon-core-operator:1.17.1",
+        executor_image="docker.io/seldonio/seldon-core-executor:1.17.1",
+        initializer_image="seldonio/rclone-storage-initializer:1.17.1",
+        mlserver_image="seldonio/mlserver:1.7.1",
+    )
+    assert values["defaultUserID"] == str(seldon.MLSERVER_UID)
+
+
 def test_the_rclone_secret_names_a_remote_matching_the_uri_scheme() -> None:
     secret = seldon.rclone_secret(access_key="devstack", secret_key="pw", endpoint="http://minio:9000")
     env = secret["stringData"]
