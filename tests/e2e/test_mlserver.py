@@ -69,14 +69,15 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
 
 
 def check_v2(base: str, metrics: str, expected: dict[str, Any]) -> None:
-    """V2 inference through `devstack predict --url`, then the request counted on the metrics endpoint."""
+    """V2 inference through `devstack predict --url`, then the request counted on the metrics endpoint (where
+    Seldon's operator puts it: its port and path, as `seldon.mlserver_env` sets them)."""
     res = run_cli("predict", "iris", "--url", base, "--data", json.dumps(expected["rows"]))
     assert res.returncode == 0, res.stderr
     answer = json.loads(res.stdout)
     assert answer["model_name"] == seldon.MODEL_NODE
     (output,) = answer["outputs"]
     assert output["datatype"] == "INT64" and output["data"] == expected["classes"]
-    body = _get(f"{metrics}/metrics")[1]
+    body = _get(f"{metrics}{seldon.MLSERVER_METRICS_PATH}")[1]
     counted = [line for line in body.splitlines() if line.startswith("model_infer_request_success_total")]
     assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1, body[:500]
     # a request the model cannot take is refused with one line, not a traceback
