@@ -21,6 +21,7 @@ DATASETS_BUCKET = "datasets"
 MODELS_BUCKET = "models"
 MLFLOW_BUCKET = "mlflow-artifacts"
 BUCKETS = (DATASETS_BUCKET, MODELS_BUCKET, MLFLOW_BUCKET)
+BUCKET_ROLES = {"datasets": DATASETS_BUCKET, "models": MODELS_BUCKET, "mlflow": MLFLOW_BUCKET}  # by role
 
 # ClickHouse: tables and materialized views in clickhouse.sql (valid for 18.16 and current releases)
 CLICKHOUSE_DB = "market"

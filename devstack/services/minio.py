@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from devstack.core.knobs import Sized, down
 from devstack.services.base import (
@@ -21,7 +22,7 @@ from devstack.services.base import (
 from devstack.services.probes import HttpProbe, HttpStep
 
 NAME = "minio"
-USER = "devstack"
+USER = "devstack"  # MinIO's root user: bootstrap's (buckets, users, policies) and nothing else's
 MINIO_RELEASE = "RELEASE.2025-09-06T17-38-46Z"
 
 SPEC = ServiceSpec(
@@ -41,6 +42,75 @@ SPEC = ServiceSpec(
     user=USER,
     summary="S3 object store for datasets, models and MLflow artifacts",
 )
+
+
+@dataclass(frozen=True)
+class Client:
+    """A MinIO user of the stack and the buckets its policy opens: `reads` to list and get (every version),
+    `writes` to that and put and delete too. Nothing else: no bucket creation, no admin API."""
+
+    name: str
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+
+
+NOTEBOOKS = "notebooks"
+SERVING = "serving"
+
+
+def clients(buckets: Mapping[str, str]) -> tuple[Client, ...]:
+    """The stack's S3 clients for the pipeline's `buckets` (role -> bucket: datasets, models, mlflow). MLflow's
+    server is the one writer of its artifacts (clients log them through its proxy); Seldon's storage initializer
+    copies a model out of them; notebooks, `devstack env` and the demo (the host's tools) read them and own the
+    datasets and models buckets."""
+    datasets, models, mlflow = buckets["datasets"], buckets["models"], buckets["mlflow"]
+    return (
+        Client("mlflow", writes=(mlflow,)),
+        Client(SERVING, reads=(mlflow,)),
+        Client(NOTEBOOKS, reads=(mlflow,), writes=(datasets, models)),
+    )
+
+
+# every client, for its secret (the names alone: bootstrap gives the pipeline's buckets for the policies)
+CLIENTS = tuple(c.name for c in clients({"datasets": "", "models": "", "mlflow": ""}))
+
+
+def password_key(client: str) -> str:
+    return f"minio_{client}_password"
+
+
+def policy_name(client: str) -> str:
+    return f"devstack-{client}"
+
+
+READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
+WRITE_ACTIONS = (*READ_ACTIONS, "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload")
+LIST_ACTIONS = (
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketLocation",
+    "s3:GetBucketVersioning",
+    "s3:ListBucketMultipartUploads",
+)
+
+
+def policy(c: Client) -> dict[str, object]:
+    """`c`'s IAM policy document, as MinIO takes it (`mc admin policy create`). Pure."""
+    statements: list[dict[str, object]] = []
+    buckets = (*c.reads, *c.writes)
+    if buckets:
+        statements.append(
+            {"Effect": "Allow", "Action": list(LIST_ACTIONS), "Resource": [f"arn:aws:s3:::{b}" for b in buckets]}
+        )
+    if c.reads:
+        statements.append(
+            {"Effect": "Allow", "Action": list(READ_ACTIONS), "Resource": [f"arn:aws:s3:::{b}/*" for b in c.reads]}
+        )
+    if c.writes:
+        statements.append(
+            {"Effect": "Allow", "Action": list(WRITE_ACTIONS), "Resource": [f"arn:aws:s3:::{b}/*" for b in c.writes]}
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def size(total: int, replicas: int = 1) -> Sized:
@@ -64,11 +134,12 @@ def endpoint(ctx: Ctx) -> Endpoint:
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The host's tools (`devstack env`, notebooks run on the host, the demo) sign in as the notebooks user."""
     return {
         "MLFLOW_S3_ENDPOINT_URL": ep.url,
         "AWS_ENDPOINT_URL": ep.url,
-        "AWS_ACCESS_KEY_ID": USER,
-        "AWS_SECRET_ACCESS_KEY": secrets["minio_password"],
+        "AWS_ACCESS_KEY_ID": NOTEBOOKS,
+        "AWS_SECRET_ACCESS_KEY": secrets.get(password_key(NOTEBOOKS), ""),
     }
 
 
@@ -83,7 +154,11 @@ def scrape_jobs(ctx: Ctx) -> list[dict[str, object]]:
 
 SERVICE = Service(
     spec=SPEC,
-    secrets=(Secret("minio_password", "DEVSTACK_MINIO_PASSWORD"),),
+    secrets=(
+        Secret("minio_password", "DEVSTACK_MINIO_PASSWORD"),
+        # MLflow and JupyterLab get theirs through Compose; the serving user's goes into Seldon's rclone Secret
+        *(Secret(password_key(c), f"DEVSTACK_MINIO_{c.upper()}_PASSWORD") for c in CLIENTS),
+    ),
     size=size,
     deadline_s=90,
     env=env,

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from devstack import pipeline
+from devstack.services import minio
 from devstack.services.kafka import ADMIN, Login, login
 from tests.conftest import kafka_conf, run_cli, up_failed
 from tests.shifted_stack import config_path, shifted_env
@@ -76,10 +77,16 @@ def _ch(e: dict[str, str], sql: str) -> str:
         return str(r.read().decode())
 
 
-def _s3(e: dict[str, str]) -> Any:
+def _s3(e: dict[str, str], env: dict[str, str] | None = None, user: str = "") -> Any:
+    """MinIO as a client user (`devstack env`'s, the notebooks user, unless named) or, with `env` and no user, as
+    the root user, which alone may create and delete buckets."""
     from devstack.lifecycle.bootstrap.buckets import client
+    from devstack.services import minio
 
-    return client(e["AWS_ENDPOINT_URL"], e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"])
+    if env is None:
+        return client(e["AWS_ENDPOINT_URL"], e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"])
+    key = minio.password_key(user) if user else "minio_password"
+    return client(e["AWS_ENDPOINT_URL"], user or minio.USER, _secrets(env)[key])
 
 
 def _admin(e: dict[str, str], env: dict[str, str], servers: str = "") -> Any:
@@ -96,6 +103,8 @@ def test_up_bootstraps_everything_the_pipeline_expects(first_up: dict[str, Any],
         assert actions[f"kafka topic {t}"] == "created"
     for b in pipeline.BUCKETS:
         assert actions[f"minio bucket {b}"] == "created"
+    for user in minio.CLIENTS:
+        assert actions[f"minio user {user}"] == "created"
     for obj in ("table market.ticks", "materialized view market.bars_1m_mv", "table market.signals"):
         assert actions[f"clickhouse {obj}"] == "created"
     assert actions[f"mlflow experiment {experiment}"] == "created"
@@ -264,11 +273,49 @@ def test_each_kafka_principal_reads_only_its_topics(env: dict[str, str], stack_e
     assert _first_error(pipeline_job, pipeline.TICKS_TOPIC, SCORER_GROUP) == "GROUP_AUTHORIZATION_FAILED"
 
 
+def _s3_error(call: Any) -> str:
+    from botocore.exceptions import ClientError
+
+    try:
+        call()
+    except ClientError as err:
+        return str(err.response["Error"]["Code"])
+    return ""
+
+
+def test_each_minio_user_reaches_only_its_buckets(env: dict[str, str], stack_env: dict[str, str]) -> None:
+    # devstack env hands the host's tools the notebooks user, not the root user
+    assert stack_env["AWS_ACCESS_KEY_ID"] == minio.NOTEBOOKS
+    notebooks, serving, mlflow = (_s3(stack_env, env, u) for u in (minio.NOTEBOOKS, minio.SERVING, "mlflow"))
+    art, data = pipeline.MLFLOW_BUCKET, pipeline.DATASETS_BUCKET
+    # MLflow's server writes its artifacts (clients log them through its proxy); serving and notebooks read them
+    assert _s3_error(lambda: mlflow.put_object(Bucket=art, Key="acl/m.txt", Body=b"m")) == ""
+    assert serving.get_object(Bucket=art, Key="acl/m.txt")["Body"].read() == b"m"
+    assert notebooks.get_object(Bucket=art, Key="acl/m.txt")["Body"].read() == b"m"
+    assert _s3_error(lambda: serving.put_object(Bucket=art, Key="acl/s.txt", Body=b"s")) == "AccessDenied"
+    assert _s3_error(lambda: notebooks.delete_object(Bucket=art, Key="acl/m.txt")) == "AccessDenied"
+    # notebooks own the datasets; the others may not even list them
+    assert _s3_error(lambda: notebooks.put_object(Bucket=data, Key="acl/n.txt", Body=b"n")) == ""
+    assert _s3_error(lambda: serving.list_objects_v2(Bucket=data)) == "AccessDenied"
+    assert _s3_error(lambda: mlflow.get_object(Bucket=data, Key="acl/n.txt")) == "AccessDenied"
+    # no client may make or remove a bucket, nor sign in with a wrong secret
+    assert _s3_error(lambda: notebooks.create_bucket(Bucket="not-mine")) == "AccessDenied"
+    assert _s3_error(lambda: notebooks.delete_bucket(Bucket=pipeline.MODELS_BUCKET)) == "AccessDenied"
+    from devstack.lifecycle.bootstrap.buckets import client
+
+    wrong = client(stack_env["AWS_ENDPOINT_URL"], minio.SERVING, "not-the-password")
+    assert _s3_error(lambda: wrong.list_objects_v2(Bucket=art)) in ("SignatureDoesNotMatch", "InvalidAccessKeyId")
+    root = _s3(stack_env, env)
+    for bucket, key in ((art, "acl/m.txt"), (data, "acl/n.txt")):
+        for v in root.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+            root.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
+
+
 def test_removed_by_hand_comes_back(env: dict[str, str], stack_env: dict[str, str]) -> None:
     import redis
 
     e = stack_env
-    s3 = _s3(e)
+    s3 = _s3(e, env)  # buckets are the root user's to delete
     s3.delete_bucket(Bucket=pipeline.MODELS_BUCKET)
     admin = _admin(e, env)
     admin.delete_topics([pipeline.SIGNALS_TOPIC])[pipeline.SIGNALS_TOPIC].result()

@@ -22,6 +22,7 @@ def run(
     plan: Plan,
     secrets: dict[str, str],
     *,
+    project: str,
     today: dt.date | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Change]:
@@ -30,9 +31,11 @@ def run(
         clickhouse_schema,
         kafka_access,
         kafka_topics,
+        minio_access,
         mlflow_setup,
         redis_features,
     )
+    from devstack.services import minio
     from devstack.services.kafka import ADMIN, login, password_key
 
     spec = spec_for(plan, today or dt.datetime.now(dt.UTC).date())
@@ -48,8 +51,15 @@ def run(
                 login(env["KAFKA_BOOTSTRAP_SERVERS"], ADMIN, secrets),
             )
         ),
-        MINIO: lambda: buckets.apply(
-            spec.buckets, env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]
+        # buckets, users and policies are the root user's to make (the clients' may only use their buckets)
+        MINIO: lambda: (
+            buckets.apply(spec.buckets, env["AWS_ENDPOINT_URL"], minio.USER, secrets["minio_password"])
+            + minio_access.apply(
+                _running(project, minio.NAME),
+                spec.minio_clients,
+                {c.name: secrets[minio.password_key(c.name)] for c in spec.minio_clients},
+                secrets["minio_password"],
+            )
         ),
         CLICKHOUSE: lambda: clickhouse_schema.apply(
             # the schema's DDL is the admin's: the clients' users may not create databases
@@ -66,3 +76,18 @@ def run(
             progress(system)
         out += steps[system]()
     return out
+
+
+def _running(project: str, service: str) -> str:
+    """The name of `service`'s running container in the stack (MinIO's admin tool runs inside it)."""
+    from devstack.core.errors import EnvironmentProblem
+    from devstack.runtime.engine.containers import ProjectContainers
+
+    pc = ProjectContainers(project)
+    try:
+        names = [c.name for c in pc.states() if c.catalog == service and c.state == "running"]
+    finally:
+        pc.close()
+    if not names:
+        raise EnvironmentProblem(f"{service} is not running in {project}.", "run `devstack up` first.")
+    return names[0]

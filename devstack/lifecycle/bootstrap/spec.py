@@ -13,6 +13,8 @@ from devstack.services.clickhouse import NAME as CLICKHOUSE
 from devstack.services.kafka import NAME as KAFKA
 from devstack.services.kafka import Principal, principals
 from devstack.services.minio import NAME as MINIO
+from devstack.services.minio import Client as MinioClient
+from devstack.services.minio import clients as minio_clients
 from devstack.services.mlflow import NAME as MLFLOW
 from devstack.services.redis import NAME as REDIS
 
@@ -39,6 +41,7 @@ class Spec:
     topics: tuple[TopicSpec, ...] = ()
     principals: tuple[Principal, ...] = ()  # Kafka's clients and their ACLs
     buckets: tuple[str, ...] = ()
+    minio_clients: tuple[MinioClient, ...] = ()  # MinIO's users and the buckets their policies open
     schema: tuple[SchemaObject, ...] = ()
     experiment: str = ""
     registered_model: str = ""
@@ -91,6 +94,7 @@ def spec_for(plan: Plan, today: dt.date) -> Spec:
         topics=topics_for(plan.service(KAFKA).replicas) if KAFKA in names else (),
         principals=principals(pipeline.KAFKA_TOPICS) if KAFKA in names else (),
         buckets=pipeline.BUCKETS if MINIO in names else (),
+        minio_clients=minio_clients(pipeline.BUCKET_ROLES) if MINIO in names else (),
         schema=parse_schema(SCHEMA_FILE.read_text(encoding="utf-8")) if CLICKHOUSE in names else (),
         experiment=pipeline.experiment_name(today) if MLFLOW in names else "",
         registered_model=pipeline.MODEL_NAME if MLFLOW in names else "",

@@ -102,6 +102,13 @@ def container_labels(name: str) -> dict[str, str]:
         return dict(client().container.inspect(name).config.labels or {})
 
 
+def exec_output(container: str, argv: list[str], envs: dict[str, str] | None = None) -> str:
+    """What `argv` prints inside a running container (`docker exec`); `envs` are set for it alone, so a secret
+    passed there is not on any command line."""
+    with docker_errors():
+        return str(client().container.execute(container, argv, envs=envs or {}) or "")
+
+
 def container_networks(name: str) -> set[str]:
     with docker_errors():
         return set((client().container.inspect(name).network_settings.networks or {}).keys())
