@@ -397,7 +397,7 @@ class _Addons(BaseModel):
         return self
 
 
-_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h)$")
+_DURATION = re.compile(r"^(0|[1-9][0-9]*)(s|m|h)$")  # 0s: fire at the first evaluation that sees it
 
 
 class AlertSetting(BaseModel):

@@ -100,6 +100,8 @@ class Exporter:
     image: Image | None = None  # its image, added to the scraping service's images by the registry
     # the exporter's generated config files (path in the stack dir -> text), given the watched service's Ctx
     config: Callable[[Ctx], dict[str, str]] | None = None
+    # its scrape job's name; "" names it after the watched service (one that watches the scraper itself needs one)
+    job: str = ""
 
 
 @dataclass(frozen=True)
@@ -274,19 +276,19 @@ class AlertSpec:
     and its `for`, or switch it off (render applies them, services/alert rules stay pure)."""
 
     name: str
-    expr: str  # PromQL; {threshold} where the threshold goes
+    expr: str  # PromQL; {threshold} where the threshold goes, {project} the stack's Compose project
     summary: str  # may use the alert's labels ({{ $labels.job }}) and value ({{ $value }})
     wait: str = "1m"  # Prometheus's `for`: how long the expression holds before the alert fires
     severity: str = "warning"
     threshold: float | None = None  # the default for {threshold}; None: the rule takes none
     measures: str = ""  # what the threshold counts, for errors and the README (records, share of maxmemory)
 
-    def rule(self, threshold: float | None = None, wait: str | None = None) -> dict[str, object]:
+    def rule(self, threshold: float | None = None, wait: str | None = None, project: str = "") -> dict[str, object]:
         value = self.threshold if threshold is None else threshold
         shown = "" if value is None else (str(int(value)) if float(value).is_integer() else str(value))
         return {
             "alert": self.name,
-            "expr": self.expr.replace("{threshold}", shown),
+            "expr": self.expr.replace("{threshold}", shown).replace("{project}", project),
             "for": wait or self.wait,
             "labels": {"severity": self.severity},
             "annotations": {"summary": self.summary},

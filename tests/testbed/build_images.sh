@@ -223,7 +223,7 @@ for svc in "${want[@]}"; do
 done
 
 # the slowest first (cold times on two cores), so the long builds do not start last
-SLOWEST_FIRST=(jupyter minio airflow mlserver mlflow prometheus kafka-exporter alertmanager registry postgres)
+SLOWEST_FIRST=(jupyter minio airflow mlserver mlflow prometheus cadvisor kafka-exporter alertmanager registry postgres)
 ordered=()
 for svc in "${SLOWEST_FIRST[@]}"; do [[ " ${want[*]} " == *" $svc "* ]] && ordered+=("$svc"); done
 for svc in "${want[@]}"; do [[ " ${ordered[*]} " == *" $svc "* ]] || ordered+=("$svc"); done

@@ -13,6 +13,7 @@ import yaml
 from devstack.planning.catalog import CATALOG, SERVICE_NAMES
 from devstack.planning.plan import PlanRequest, make_plan
 from devstack.render.project import render, scrape_jobs
+from tests.conftest import REPO
 
 
 def _plan(*services: str, budget: int = 16 * 1024):  # type: ignore[no-untyped-def]
@@ -41,6 +42,7 @@ def test_full_plan_scrapes_native_endpoints_and_both_exporters(tmp_path: Path) -
         "spark-worker",
         "kafka",
         "redis",
+        "containers",
         "model-server",
     ]
     # the demo's MLServer is found by DNS: no target at all (rather than one that is down) until it runs
@@ -58,6 +60,9 @@ def test_full_plan_scrapes_native_endpoints_and_both_exporters(tmp_path: Path) -
     assert where("kafka") == ("kafka-exporter:9308", "/metrics")
     assert where("redis") == ("redis-exporter:9121", "/metrics")
     assert jobs["kafka"]["static_configs"][0]["labels"] == {"service": "kafka"}
+    # cAdvisor watches the engine's containers: a container of Prometheus's, its job named for what it measures
+    assert where("containers") == ("cadvisor:8080", "/metrics")
+    assert jobs["containers"]["static_configs"][0]["labels"] == {"service": "prometheus"}
     assert [str(j["job_name"]) for j in scrape_jobs(plan)] == list(jobs)
 
 
@@ -76,7 +81,9 @@ def test_exporters_are_prometheus_containers_inside_its_limit() -> None:
     plan = _plan(*SERVICE_NAMES)
     prom = plan.service("prometheus")
     fixed = {e.container: e.memory_mib for e in CATALOG["prometheus"].exporters}
-    assert {c: prom.containers[c] for c in fixed} == fixed == {"kafka-exporter": 64, "redis-exporter": 32}
+    assert (
+        {c: prom.containers[c] for c in fixed} == fixed == {"kafka-exporter": 64, "redis-exporter": 32, "cadvisor": 64}
+    )
     assert sum(prom.containers.values()) == prom.limit_mib
     assert prom.floor_mib == CATALOG["prometheus"].memory.floor + sum(fixed.values())
     for name, mib in fixed.items():
@@ -87,9 +94,9 @@ def test_exporters_are_prometheus_containers_inside_its_limit() -> None:
 @pytest.mark.parametrize(
     ("services", "exporters"),
     [
-        (("prometheus", "minio"), set()),
-        (("prometheus", "kafka"), {"kafka-exporter"}),
-        (("prometheus", "redis"), {"redis-exporter"}),
+        (("prometheus", "minio"), {"cadvisor"}),  # cAdvisor watches the containers: it runs with Prometheus
+        (("prometheus", "kafka"), {"kafka-exporter", "cadvisor"}),
+        (("prometheus", "redis"), {"redis-exporter", "cadvisor"}),
         (("kafka", "redis"), set()),  # no Prometheus, nothing to export to
     ],
 )
@@ -98,17 +105,18 @@ def test_an_exporter_runs_only_when_its_service_and_prometheus_are_planned(
 ) -> None:
     plan = _plan(*services, budget=8 * 1024)
     containers = {c for s in plan.services for c in s.containers}
-    assert containers & {"kafka-exporter", "redis-exporter"} == exporters
+    assert containers & {"kafka-exporter", "redis-exporter", "cadvisor"} == exporters
     render(plan, tmp_path / "s", "devstack-t")
     env = _env(tmp_path / "s")
     profiles = set(env.get("COMPOSE_PROFILES", "").split(",")) - {""}
-    assert profiles & {"kafka-exporter", "redis-exporter"} == exporters
-    images = {k for k in env if k.endswith("_EXPORTER")}
+    assert profiles & {"kafka-exporter", "redis-exporter", "cadvisor"} == exporters
+    images = {k for k in env if k.endswith(("_EXPORTER", "_CADVISOR")) and k.startswith("DEVSTACK_IMAGE_")}
     assert images == {f"DEVSTACK_IMAGE_{e.upper().replace('-', '_')}" for e in exporters}
     assert (tmp_path / "s/config/prometheus/kafka-exporter/args").exists() == ("kafka-exporter" in exporters)
     if "prometheus" in services:
         jobs = {j["job_name"] for j in scrape_jobs(plan)}
-        assert {"kafka", "redis"} & jobs == {e.removesuffix("-exporter") for e in exporters}
+        named = {"kafka-exporter": "kafka", "redis-exporter": "redis", "cadvisor": "containers"}
+        assert {"kafka", "redis", "containers"} & jobs == {named[e] for e in exporters}
 
 
 @pytest.mark.parametrize("brokers", [1, 3])
@@ -159,3 +167,20 @@ def test_compose_runs_exactly_the_planned_containers(tmp_path: Path, services: t
     ).stdout.split()
     planned = {c for s in plan.services if s.runtime == "compose" for c in s.containers}
     assert set(out) == planned
+
+
+def test_cadvisor_lets_through_the_labels_the_container_rules_select_by() -> None:
+    """The rules name cAdvisor's label for a Docker label; compose/prometheus.yaml's whitelist decides which Docker
+    labels cAdvisor keeps. A label the rules use and the whitelist drops would leave every container rule empty."""
+    import re
+
+    from devstack.runtime.engine.containers import CATALOG_LABEL
+    from devstack.services import prometheus
+
+    doc = yaml.safe_load((REPO / "compose" / "prometheus.yaml").read_text())
+    (flag,) = [a for a in doc["services"]["cadvisor"]["command"] if a.startswith("--whitelisted_container_labels=")]
+    kept = {"container_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", x) for x in flag.split("=", 1)[1].split(",")}
+    assert {prometheus.PROJECT_LABEL, prometheus.SERVICE_LABEL} <= kept
+    assert "container_label_" + CATALOG_LABEL.replace(".", "_") == prometheus.SERVICE_LABEL
+    rules = [a.rule(project="p")["expr"] for a in prometheus.ALERTS if a.name != "TargetDown"]
+    assert all(prometheus.PROJECT_LABEL in str(r) for r in rules), rules

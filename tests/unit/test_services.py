@@ -72,8 +72,18 @@ def test_alerts_go_to_alertmanager_only_when_it_is_planned() -> None:
     rules = yaml.safe_load(with_am["config/prometheus/rules/devstack.yml"])
     assert {g["name"]: [r["alert"] for r in g["rules"]] for g in rules["groups"]} == {
         "redis": ["RedisMemoryNearMax"],
-        "prometheus": ["TargetDown"],
+        "prometheus": [
+            "TargetDown",
+            "ContainerMemoryNearLimit",
+            "ContainerOOMKilled",
+            "ContainerRestartLoop",
+            "VolumeDiskNearFull",
+        ],
     }
+    # the container rules select this stack's containers by its Compose project: cAdvisor sees the whole engine
+    (prom,) = [g for g in rules["groups"] if g["name"] == "prometheus"]
+    for rule in prom["rules"][1:]:
+        assert 'container_label_com_docker_compose_project="devstack-t"' in rule["expr"], rule
     assert "config/alertmanager/alertmanager.yml" in with_am
     # rules still evaluate without Alertmanager (Prometheus's own alerts page shows them); nothing is sent
     without = yaml.safe_load(
@@ -139,3 +149,33 @@ def test_clickhouse_has_a_user_per_client_on_the_pipelines_database_only() -> No
         assert secret not in text
         assert [d.text for d in u.iter("database")] == ["market"]
     assert {n for n, u in clients.items() if u.findtext("profile") == "devstack_readonly"} == {"airflow", "probe"}
+
+
+def test_each_minio_user_gets_only_its_buckets() -> None:
+    from devstack import pipeline
+    from devstack.services import minio
+
+    by_name = {c.name: c for c in minio.clients(pipeline.BUCKET_ROLES)}
+    assert set(by_name) == set(minio.CLIENTS) == {"mlflow", "serving", "notebooks"}
+
+    def grants(name: str) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for st in minio.policy(by_name[name])["Statement"]:  # type: ignore[attr-defined]
+            assert st["Effect"] == "Allow"
+            for r in st["Resource"]:
+                out.setdefault(r.removeprefix("arn:aws:s3:::"), set()).update(st["Action"])
+        return out
+
+    art, data, models = pipeline.MLFLOW_BUCKET, pipeline.DATASETS_BUCKET, pipeline.MODELS_BUCKET
+    assert set(grants("serving")) == {art, f"{art}/*"} and "s3:PutObject" not in grants("serving")[f"{art}/*"]
+    assert "s3:PutObject" in grants("mlflow")[f"{art}/*"] and set(grants("mlflow")) == {art, f"{art}/*"}
+    nb = grants("notebooks")
+    assert set(nb) == {art, f"{art}/*", data, f"{data}/*", models, f"{models}/*"}
+    assert "s3:PutObject" not in nb[f"{art}/*"] and "s3:PutObject" in nb[f"{data}/*"]
+    # nobody may create, delete or configure a bucket, nor use MinIO's admin API
+    every = {a for c in minio.CLIENTS for acts in grants(c).values() for a in acts}
+    assert not {a for a in every if a.startswith(("s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucket", "admin:"))}
+    # each has its own secret, handed to Compose for the ones whose clients run there
+    names = {s.name: s.env for s in minio.SERVICE.secrets}
+    assert names[minio.password_key("mlflow")] == "DEVSTACK_MINIO_MLFLOW_PASSWORD"
+    assert names[minio.password_key("notebooks")] == "DEVSTACK_MINIO_NOTEBOOKS_PASSWORD"
