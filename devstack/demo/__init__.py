@@ -174,14 +174,14 @@ def default_mlserver_image() -> str:
 
 
 def mlserver_override(directory: Path) -> str | None:
-    """As Compose resolves ${DEVSTACK_IMAGE_MLSERVER}: the environment, then the stack's .env; None: the default."""
-    if ref := os.environ.get("DEVSTACK_IMAGE_MLSERVER"):
-        return ref
+    """As Compose resolves ${DEVSTACK_IMAGE_MLSERVER}: the environment, then the stack's .env; None: the default
+    (devstack's own build, which .env names when Seldon is planned: built from its recipe, never pulled)."""
+    ref = os.environ.get("DEVSTACK_IMAGE_MLSERVER")
     env_file = directory / ".env"
-    for line in env_file.read_text(encoding="utf-8").splitlines() if env_file.exists() else []:
+    for line in env_file.read_text(encoding="utf-8").splitlines() if not ref and env_file.exists() else []:
         if line.startswith("DEVSTACK_IMAGE_MLSERVER="):
-            return line.split("=", 1)[1].strip().strip("'\"") or None
-    return None
+            ref = line.split("=", 1)[1].strip().strip("'\"")
+    return None if not ref or ref == default_mlserver_image() else ref
 
 
 def ensure_mlserver_image(directory: Path, build_args: dict[str, str], step: Callable[[str], None]) -> str:
@@ -255,7 +255,7 @@ def run(stack: str, opts: DemoOptions, *, step: Callable[[str], None] = lambda s
             f"run `devstack up{'' if stack == 'default' else ' --stack ' + stack}` and try again.",
         )
     step("bootstrap")
-    bootstrap(plan, secrets)
+    bootstrap(plan, secrets, project=project)
     c = Counts()
     before = counts(env, Counts(), demo)
     step("starting the streaming job (stream-features: up to 1.25 GiB, outside the plan's budget)")

@@ -86,17 +86,24 @@ def resolve_model(mlflow_url: str, ref: Any) -> tuple[int, str]:
     return version, str(got["artifact_uri"])
 
 
-def v2_infer(url: str, request: dict[str, Any]) -> Any:
-    """POST a V2 request to an MLServer (or any V2 server) at `url` and return its JSON answer."""
+def v2_infer(url: str, request: dict[str, Any], model: str = "") -> Any:
+    """POST a V2 request to an MLServer (or any V2 server) at `url` and return its JSON answer. The model is asked
+    by its own name first (a server run by hand names it: the demo's answers as pattern-pursuit), then by Seldon's
+    graph node name, which every server devstack's SeldonDeployments and the test bed run answers to."""
     from devstack.core.errors import UsageError
     from devstack.planning.seldon import MODEL_NODE
 
-    try:
-        return _http_json("POST", f"{url.rstrip('/')}/v2/models/{MODEL_NODE}/infer", request)
-    except HttpError as e:
-        raise UsageError(
-            f"the model server refused the request: {e.detail}", "check --data against the model."
-        ) from None
+    names = [n for n in dict.fromkeys((model, MODEL_NODE)) if n]
+    for name in names:
+        try:
+            return _http_json("POST", f"{url.rstrip('/')}/v2/models/{name}/infer", request)
+        except HttpError as e:
+            if e.code == 404 and name != names[-1]:
+                continue  # the server has no model of that name: ask the next one
+            raise UsageError(
+                f"the model server refused the request: {e.detail}", "check --data against the model."
+            ) from None
+    raise AssertionError("unreachable: the last name raises")
 
 
 def apply_manifests(directory: Path, name: str, text: str) -> Path:
@@ -109,17 +116,68 @@ def apply_manifests(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def wait_available(directory: Path, name: str, namespace: str, timeout_s: int = 600) -> None:
-    kubectl(
-        directory,
-        "wait",
-        "--for=jsonpath={.status.state}=Available",
-        f"seldondeployment/{name}",
-        "-n",
-        namespace,
-        f"--timeout={timeout_s}s",
-        timeout=timeout_s + 30,
-    )
+# A pod in one of these will not start by waiting: say so at once instead of at the end of the wait
+NEVER_STARTS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError")
+CRASH_LOOPS = 3  # restarts before a CrashLoopBackOff counts as one: MLServer may die once while MinIO starts
+
+
+def pod_problem(pods: list[dict[str, Any]]) -> str | None:
+    """Why a model's pod cannot start, from `kubectl get pods -o json` items, or None while it still may: a
+    container (the storage initializer included) whose image the nodes cannot pull or whose config is broken, or
+    one that keeps crashing. Pure."""
+    for pod in pods:
+        name = pod.get("metadata", {}).get("name", "?")
+        status = pod.get("status") or {}
+        for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = str(waiting.get("reason", ""))
+            looping = reason == "CrashLoopBackOff" and int(cs.get("restartCount", 0)) >= CRASH_LOOPS
+            if reason not in NEVER_STARTS and not looping:
+                continue
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            said = str(waiting.get("message") or last.get("message") or "").strip().splitlines()
+            detail = f"; {said[-1][:300]}" if said else ""
+            if looping:
+                detail = f", {cs.get('restartCount')} restarts, last exit {last.get('exitCode', '?')}{detail}"
+            return f"pod {name}: container {cs.get('name')} ({cs.get('image')}) is in {reason}{detail}"
+    return None
+
+
+def wait_available(directory: Path, name: str, namespace: str, timeout_s: int = 600, poll_s: float = 3) -> None:
+    """Until Seldon reports the deployment Available; a pod that cannot start, or Seldon's own Failed, ends the
+    wait at once with the reason rather than after `timeout_s`."""
+    import time
+
+    from devstack.planning.seldon import POD_LABEL
+
+    describe = f"kubectl --kubeconfig {directory / KUBECONFIG} -n {namespace} describe pods -l {POD_LABEL}={name}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = json.loads(kubectl(directory, "get", f"seldondeployment/{name}", "-n", namespace, "-o", "json"))
+        status = doc.get("status") or {}
+        if status.get("state") == "Available":
+            return
+        items = kubectl(directory, "get", "pods", "-n", namespace, "-l", f"{POD_LABEL}={name}", "-o", "json")
+        problem = pod_problem(json.loads(items).get("items", []))
+        if problem:
+            raise EnvironmentProblem(
+                f"model {name} cannot start: {problem}.",
+                f"`{describe}` shows the events; an image the nodes cannot pull: make it available to Docker "
+                "(docker pull or docker load) and run `devstack up` again, which imports Seldon's images into the "
+                "nodes.",
+            )
+        if status.get("state") == "Failed":
+            raise EnvironmentProblem(
+                f"Seldon reports model {name} Failed: {status.get('description') or 'no description'}.",
+                f"`{describe}` shows the events.",
+            )
+        if time.monotonic() > deadline:
+            raise EnvironmentProblem(
+                f"model {name} is not Available after {timeout_s} s (Seldon's state: "
+                f"{status.get('state') or 'none yet'}).",
+                f"`{describe}` shows why.",
+            )
+        time.sleep(poll_s)
 
 
 def predict_in_cluster(directory: Path, deployment: str, request: dict[str, Any]) -> Any:
@@ -164,6 +222,7 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
     from devstack.planning.catalog import upstream_platforms
     from devstack.render.state import read_secrets
     from devstack.runtime.host import normalize_arch
+    from devstack.services import minio
 
     ref = seldon.parse_model_ref(ref_text)
     directory, project, plan = open_stack(stack)
@@ -193,8 +252,9 @@ def serve(stack: str, ref_text: str, *, mlflow_url: str | None = None, dry_run: 
         memory_mib=int(s.knobs["model_server_memory"].removesuffix("Mi")),
         server_image=images["mlserver"],
         initializer_image=images["storage_initializer"],
-        minio_access_key="devstack",
-        minio_secret_key=secrets.get("minio_password", ""),
+        # Seldon's storage initializer signs in as MinIO's serving user: it may read the artifacts, nothing else
+        minio_access_key=minio.SERVING,
+        minio_secret_key=secrets.get(minio.password_key(minio.SERVING), ""),
         minio_endpoint="http://minio:9000",
     )
     name = seldon.deployment_name(ref, version)
@@ -219,7 +279,7 @@ def predict(stack: str, ref_text: str, data: Any, *, url: str | None = None) -> 
     ref = seldon.parse_model_ref(ref_text)
     request = seldon.v2_request(data)
     if url is not None:
-        return v2_infer(url, request)
+        return v2_infer(url, request, ref.name)
     directory, _project, _plan = open_stack(stack)
     check_tools(("kubectl",))
     if not (directory / KUBECONFIG).exists():

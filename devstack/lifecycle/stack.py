@@ -189,8 +189,10 @@ def up(
     events: Events | None = None,
     from_peaks: bool = False,
     force: bool = False,
+    build_args: dict[str, dict[str, str]] | None = None,
 ) -> UpResult:
-    """Plan, render, start and probe. `force`: start with a budget above what the engine can give.
+    """Plan, render, start and probe. `force`: start with a budget above what the engine can give. `build_args`:
+    per recipe, for devstack's own images the k3d cluster needs (`up --build-arg`).
 
     Everything that can refuse (Docker down, the budget, a busy port, the k3d tools, an image that cannot be
     pulled) runs before anything starts; an unchanged, healthy stack is left as it is."""
@@ -215,7 +217,8 @@ def up(
         own_ports = {p for c in running for p in c.published}
         facts = HostFacts(**{**facts.__dict__, "busy_ports": tuple(_busy_ports(plan, own_ports))})
         preflight(sel, plan, facts, own_ports)
-        cluster = ClusterJob.for_plan(plan, directory, project, facts)  # refused here, before anything starts
+        # refused here, before anything starts
+        cluster = ClusterJob.for_plan(plan, directory, project, facts, build_args)
         if cluster is not None:
             skipped = [n for n in skipped if n != "seldon"]
 
@@ -366,6 +369,16 @@ class _ComposeUp:
         self.thread.join()
         if self.failed:
             raise _explain_compose_failure(self.failed[0], self.engine)
+
+
+def _cluster_nodes(project: str) -> list[ContainerState]:
+    from devstack.runtime.engine.containers import cluster_nodes
+    from devstack.services.seldon import NAME as SELDON
+
+    try:
+        return cluster_nodes(project, SELDON)
+    except Exception:  # the rows still say what k3d says; only the memory figures go missing
+        return []
 
 
 def _k3d_state(directory: Path, project: str) -> tuple[str, bool, str]:
@@ -523,6 +536,8 @@ def status(stack: str, *, probes: bool = True) -> tuple[Plan, list[ServiceStatus
     directory, project, plan = open_stack(stack)
     engine = ComposeEngine(directory, project)
     containers = engine.containers()
+    if any(s.runtime == "k3d" for s in plan.services):  # the cluster's nodes are Seldon's containers
+        containers = [*containers, *_cluster_nodes(project)]
     running = [c for c in containers if c.state == "running"]
     used = memory_used(project, [c.id for c in running])
     results = (

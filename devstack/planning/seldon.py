@@ -62,6 +62,7 @@ PROTOCOL = "v2"
 # its container, so what is verified here is what the cluster would run.
 MLSERVER_RUNTIME = "mlserver_mlflow.MLflowRuntime"
 MODEL_NODE = "model"  # the graph node, so the V2 model name: /v2/models/model/infer
+POD_LABEL = "seldon-deployment-id"  # Label_seldon_id: on every pod of a SeldonDeployment, its name as value
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _DNS1123 = re.compile(r"[^a-z0-9-]+")

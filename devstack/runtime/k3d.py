@@ -54,7 +54,11 @@ KUBECONFIG = "k3d/kubeconfig"
 
 SELDON_CHART = "seldon-core-operator"
 SELDON_CHART_REPO = "https://storage.googleapis.com/seldon-charts"
+# a mirror of Seldon's chart repository (a company's proxy, an offline copy): the same chart at the same version
+CHART_REPO_VARIABLE = "DEVSTACK_SELDON_CHART_REPO"
 SELDON_VERSION = "1.17.1"
+# the Seldon images the nodes pull themselves (devstack's own builds come from its build registry instead)
+NODE_PULLED = ("seldon_operator", "storage_initializer")
 
 
 class ToolTooOld(EnvironmentProblem):
@@ -250,6 +254,46 @@ def create(
     return find_cluster(name) or cluster
 
 
+def containerd_ref(ref: str) -> str:
+    """The name containerd lists an image by (`registry:2` -> `docker.io/library/registry:2`). Pure."""
+    name, _, digest = ref.partition("@")
+    first = name.split("/", 1)[0]
+    if "/" not in name or ("." not in first and ":" not in first and first != "localhost"):
+        name = f"docker.io/{name if '/' in name else 'library/' + name}"
+    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+        name += ":latest"
+    return f"{name}@{digest}" if digest else name
+
+
+def node_images(node: str) -> set[str]:
+    """The images a node's containerd holds (the kubelet's namespace), by containerd's names."""
+    from devstack.runtime.engine.docker import exec_output
+
+    try:
+        text = exec_output(node, ["ctr", "-n", "k8s.io", "images", "ls", "-q"])
+    except DockerFailed:  # a node without ctr: import everything, which is what k3d does anyway
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def import_local_images(cluster: ClusterInfo, refs: list[str]) -> list[str]:
+    """The images in `refs` that the local engine holds and a node lacks, loaded into every node with `k3d image
+    import` (what a user does for an image the nodes cannot pull: an offline laptop, a build of their own). The
+    nodes then start them without a pull (the tags are pinned, so the pull policy is IfNotPresent). Returns what
+    was imported; an image the engine does not have is left for the nodes to pull as usual."""
+    from devstack.runtime.engine.docker import image_exists
+
+    local = [r for r in dict.fromkeys(refs) if image_exists(r)]
+    if not local:
+        return []
+    nodes = [n.name for n in cluster.nodes if n.role in ("server", "agent")]
+    held = [node_images(n) for n in nodes]
+    todo = [r for r in local if any(containerd_ref(r) not in h for h in held)]
+    if todo:
+        run_tool("k3d", "image", "import", *todo, "--cluster", cluster.name, timeout=900)
+    return todo
+
+
 def _connect(cluster: ClusterInfo, networks: tuple[str, ...]) -> None:
     """k3d joins one network at creation; Kafka is on `stream` only, so the nodes join it too."""
     if not networks:
@@ -282,6 +326,13 @@ def install_seldon(directory: Path, values: Path, timeout_s: int = 300) -> None:
     run_tool("helm", *helm_install_argv(directory, values, timeout_s), timeout=timeout_s + 60)
 
 
+def chart_repo() -> str:
+    """Seldon's chart repository, or the mirror `DEVSTACK_SELDON_CHART_REPO` names."""
+    import os
+
+    return os.environ.get(CHART_REPO_VARIABLE, "").strip() or SELDON_CHART_REPO
+
+
 def helm_install_argv(directory: Path, values: Path, timeout_s: int = 300) -> list[str]:
     return [
         "upgrade",
@@ -289,7 +340,7 @@ def helm_install_argv(directory: Path, values: Path, timeout_s: int = 300) -> li
         "seldon-core",
         SELDON_CHART,
         "--repo",
-        SELDON_CHART_REPO,
+        chart_repo(),
         "--version",
         SELDON_VERSION,
         "--namespace",
@@ -390,12 +441,21 @@ class ClusterJob:
         self.k3d_version = ""
         self.image_builds: Callable[[], object] | None = None  # devstack's own images, built and pushed
         self.prometheus = False  # the plan runs Prometheus: give it a token to scrape the model servers with
+        self.local_images: tuple[str, ...] = ()  # images the nodes pull, loaded from the local engine if it has them
+        self.imported: list[str] = []
 
     @classmethod
-    def for_plan(cls, plan: Plan, directory: Path, project: str, facts: HostFacts) -> ClusterJob | None:
+    def for_plan(
+        cls,
+        plan: Plan,
+        directory: Path,
+        project: str,
+        facts: HostFacts,
+        build_args: dict[str, dict[str, str]] | None = None,
+    ) -> ClusterJob | None:
         """None unless the plan runs seldon. Otherwise refuse before anything starts: a tool missing or too old,
         a cluster of this name with another config, an engine too small for the Compose services and the
-        cluster together."""
+        cluster together. `build_args` go to devstack's own image builds (`up --build-arg`), per recipe."""
         if "seldon" not in plan.names():
             return None
         from devstack.core.units import fmt_mib
@@ -409,9 +469,13 @@ class ClusterJob:
         existing = check_existing(project, config_hash(config_text))
         s = plan.service("seldon")
         if existing is None:  # a new cluster publishes these; k3d would fail halfway through on a taken one
+            from devstack.runtime.engine.docker import containers_publishing
             from devstack.runtime.host import port_owners
 
-            taken = port_owners([h for hs in s.ports.values() for h in hs], plan.bind)
+            ports = [h for hs in s.ports.values() for h in hs]
+            # devstack's build registry outlives a cluster that failed to start, or was made by `k3d images`
+            ours = {n for n, c in containers_publishing(ports).items() if c == images_registry_container(project)}
+            taken = port_owners([h for h in ports if h not in ours], plan.bind)
             if taken:
                 p = taken[0]
                 name = next(n for n, hs in s.ports.items() if p.port in hs)
@@ -452,9 +516,10 @@ class ClusterJob:
         from devstack.services.prometheus import NAME as PROMETHEUS
 
         job.prometheus = PROMETHEUS in plan.names()
+        job.local_images = tuple(images[k] for k in NODE_PULLED if k in images)
         arch = facts.arch or "amd64"
         if image_builds.needed(upstream_platforms("seldon"), arch):
-            job.image_builds = lambda: image_builds.for_plan(plan, project, arch)
+            job.image_builds = lambda: image_builds.for_plan(plan, project, arch, build_args=build_args)
         return job
 
     def node_images(self) -> dict[str, str]:
@@ -495,6 +560,7 @@ class ClusterJob:
             )
             if self.image_builds is not None:  # the build registry exists now; the cluster pulls from it
                 self.image_builds()
+            self.imported = import_local_images(self.cluster, list(self.local_images))
             values = self.directory / "k3d" / "seldon-values.yaml"
             values.write_text(self.values_text, encoding="utf-8")
             install_seldon(self.directory, values)

@@ -22,7 +22,9 @@ from tests.shifted_stack import config_path, shifted_env
 pytestmark = pytest.mark.engine
 STACK = "e2e-addons"
 PROJECT = f"devstack-{STACK}"
-SHIFT = 27000  # every published port moved by a devstack.yaml: no other stack's ports are needed
+# every published port moved by a devstack.yaml: no other module's stack holds one of these (27000 put the
+# registry on 32000/32001, test_bootstrap's MinIO at its 23000 shift: a collision CI met when the two overlapped)
+SHIFT = 27100
 SERVICES = "redis,prometheus,registry"
 REGISTRY = 5000 + SHIFT
 PROM = f"http://127.0.0.1:{9090 + SHIFT}"

@@ -3,7 +3,7 @@ MLServer venv, port 18500; not the stack's), serving artifacts itself as the sta
 logged and registered through MLflow's client, devstack resolves the version over MLflow's REST API, maps the
 artifact URI to MinIO's s3:// path, and prints manifests that validate against Seldon's CRD. Then MLServer
 serves the very artifacts at that path (the file store stands in for MinIO's bucket), as Seldon's storage
-initializer would hand them over. Applying to a cluster needs the k3s image, which cannot be had here.
+initializer would hand them over. Applied to a real cluster: test_seldon_cluster.py.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from devstack.planning import seldon
+from devstack.services import minio
 from tests.conftest import run_cli
 from tests.seldon_testbed import MLSERVER_VENV, SELDON_CRD, require
 from tests.unit.test_seldon import validate
@@ -131,7 +132,9 @@ def test_serve_dry_run_resolves_the_newest_version_to_minio(
     (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
     assert validate(sdep, v1["schema"]["openAPIV3Schema"]) == []
     password = json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / stack / "secrets.json").read_text())
-    assert secret["stringData"]["RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"] == password["minio_password"]
+    # Seldon's storage initializer signs in as MinIO's serving user (read-only on the artifacts)
+    assert secret["stringData"]["RCLONE_CONFIG_S3_ACCESS_KEY_ID"] == minio.SERVING
+    assert secret["stringData"]["RCLONE_CONFIG_S3_SECRET_ACCESS_KEY"] == password[minio.password_key(minio.SERVING)]
     (container,) = sdep["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"]
     plan = json.loads((Path(env["XDG_STATE_HOME"]) / "devstack" / stack / "plan.json").read_text())
     (s,) = [s for s in plan["services"] if s["name"] == "seldon"]

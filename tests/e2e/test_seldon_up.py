@@ -1,8 +1,9 @@
-"""`devstack up` with Seldon on these machines, for real: the k3d preflight passes (real k3d, kubectl, helm), then
-the k3s node and k3d's helper images cannot be pulled (no registry answers here), and `up` stops before anything
-starts, in one line naming the image and the variable that swaps it. `status` and `down` then handle a stack whose
-cluster never came up, and a refused up leaves no state dir it made. Only seldon is selected: no Compose service,
-so no host port of the stack is taken.
+"""`devstack up` with Seldon when a node image cannot be had: the k3d preflight passes (real k3d, kubectl, helm),
+then the k3s node image named by DEVSTACK_IMAGE_K3S is in no registry (none answers here, and the test bed's
+stand-in is built under another tag's name), and `up` stops before anything starts, in one line naming the image
+and the variable that swaps it. `status` and `down` then handle a stack whose cluster never came up, and a refused
+up leaves no state dir it made. Only seldon is selected: no Compose service, so no host port of the stack is taken.
+The cluster running for real: test_seldon_cluster.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def test_up_with_seldon_stops_before_anything_starts_when_the_node_images_cannot
     for tool in ("k3d", "kubectl", "helm"):
         require_tool(tool)
     stack = f"k3d{uuid.uuid4().hex[:6]}"
-    env = {"XDG_STATE_HOME": str(tmp_path)}
+    # a k3s version nobody has: the test bed's stand-in of v1.33.5 may be in the engine (test_seldon_cluster.py)
+    env = {"XDG_STATE_HOME": str(tmp_path), "DEVSTACK_IMAGE_K3S": "rancher/k3s:v1.0.0-devstack-missing"}
     # a stack that did not exist: the refused up leaves no state dir behind (issue 15.4)
     res = run_cli("up", "--services", "seldon", "--budget", "8g", "--stack", f"{stack}-new", env=env)
     assert res.returncode == 3 and "could not pull " in res.stderr, res.stdout + res.stderr

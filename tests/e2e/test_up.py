@@ -23,8 +23,8 @@ from tests.testbed_images import testbed_images
 pytestmark = pytest.mark.engine
 STACK = "e2e"
 PROJECT = f"devstack-{STACK}"
-# every Compose service of the full profile: Seldon's k3d cluster cannot start here (no k3s image can be pulled);
-# tests/e2e/test_seldon_up.py checks what `up` says when the plan holds it
+# every Compose service of the full profile: Seldon's k3d cluster runs in tests/e2e/test_seldon_cluster.py's own
+# stack, and tests/e2e/test_seldon_up.py checks what `up` says when its node image cannot be had
 COMPOSE = "kafka,spark,clickhouse,postgres,minio,redis,mlflow,airflow,jupyter,prometheus,alertmanager"
 UP = ("up", "--services", COMPOSE, "--budget", "16g", "--stack", STACK)
 

@@ -20,7 +20,8 @@ def test_environment_names_every_endpoint_with_its_credentials() -> None:
     # each client its own credentials (issue 15.3): the feature store's user, not Redis's admin
     assert env["REDIS_URL"] == "redis://features:s-redis_features_password@127.0.0.1:6379/0"
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5050"
-    assert env["AWS_SECRET_ACCESS_KEY"] == "s-minio_password"
+    # MinIO's notebooks user (its datasets and models, MLflow's artifacts to read), not the root user
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("notebooks", "s-minio_notebooks_password")
     assert env["POSTGRES_URL"] == "postgresql://devstack:s-postgres_password@127.0.0.1:5432/devstack"
 
 

@@ -143,6 +143,42 @@ def test_the_demos_model_server_defaults_to_the_same_build(tmp_path: Path) -> No
         assert files[f"images/mlserver/{f.name}"] == f.read_text(), f.name
 
 
+def test_with_seldon_planned_the_demo_still_runs_devstacks_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seldon's MLServer and the demo's Compose model server share DEVSTACK_IMAGE_MLSERVER. With Seldon planned,
+    .env named seldonio/mlserver:1.7.1 there: the demo took it for the user's override and pulled it (found by
+    test_seldon_cluster, offline), and `docker compose` on the project would run it. .env names the build that
+    runs; a user's own image stays theirs."""
+    from devstack.demo import NEEDS, default_mlserver_image, mlserver_override
+    from devstack.planning.plan import PlanRequest, make_plan
+    from devstack.render.project import env_values
+    from devstack.render.state import load_or_create_secrets
+
+    monkeypatch.delenv("DEVSTACK_IMAGE_MLSERVER", raising=False)
+    plan = make_plan(PlanRequest("full", (*NEEDS, "seldon"), budget_mib=20 * 1024))
+    secrets = load_or_create_secrets(tmp_path / "state")
+    env = env_values(plan, "p", secrets, None)
+    assert env["DEVSTACK_IMAGE_MLSERVER"] == default_mlserver_image() == "devstack/mlserver:1.7.1"
+    (tmp_path / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    assert mlserver_override(tmp_path) is None
+    # the cluster still runs the same build, from its registry
+    from devstack.planning.catalog import upstream_platforms
+
+    platforms = upstream_platforms("seldon")
+    cluster = seldon.cluster_images(plan.service("seldon").images, platforms, "amd64", "k3d-p-builds:5501")
+    assert cluster["mlserver"] == "k3d-p-builds:5501/devstack/mlserver:1.7.1"
+    # an image of the user's own is theirs, in .env and for the demo
+    mine = "harbor.local/team/mlserver:1.7.1-custom"
+    plan = make_plan(
+        PlanRequest("full", (*NEEDS, "seldon"), budget_mib=20 * 1024, image_env={"DEVSTACK_IMAGE_MLSERVER": mine})
+    )
+    (tmp_path / ".env").write_text(
+        f"DEVSTACK_IMAGE_MLSERVER={env_values(plan, 'p', secrets, None)['DEVSTACK_IMAGE_MLSERVER']}\n"
+    )
+    assert mlserver_override(tmp_path) == mine
+
+
 def test_build_args_for_one_recipe_or_all() -> None:
     from devstack.core.errors import UsageError
     from devstack.ui.cli.common import parse_build_args

@@ -474,3 +474,55 @@ def test_doctor_names_a_too_old_kubectl_or_helm(tool: str, version: str) -> None
     (old,) = [f for f in found if f.check == tool]
     assert old.level is Level.ERROR and old.detail == f"{tool} {version} is too old"
     assert f"{tool} {'.'.join(map(str, k3d.MIN_VERSIONS[tool]))}+" in old.fix
+
+
+def test_the_chart_repository_can_be_a_mirror(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    argv = k3d.helm_install_argv(tmp_path, values)
+    assert argv[argv.index("--repo") + 1] == k3d.SELDON_CHART_REPO
+    monkeypatch.setenv(k3d.CHART_REPO_VARIABLE, "http://charts.example.internal/seldon ")
+    argv = k3d.helm_install_argv(tmp_path, values)
+    # the same chart at the same version, from the mirror
+    assert argv[argv.index("--repo") + 1] == "http://charts.example.internal/seldon"
+    assert argv[argv.index("--version") + 1] == k3d.SELDON_VERSION and k3d.SELDON_CHART in argv
+    monkeypatch.setenv(k3d.CHART_REPO_VARIABLE, "  ")
+    assert k3d.SELDON_CHART_REPO in k3d.helm_install_argv(tmp_path, values)
+
+
+@pytest.mark.parametrize(
+    "ref, listed",
+    [
+        ("registry:2", "docker.io/library/registry:2"),
+        ("seldonio/seldon-core-operator:1.17.1", "docker.io/seldonio/seldon-core-operator:1.17.1"),
+        ("docker.io/seldonio/mlserver:1.7.1", "docker.io/seldonio/mlserver:1.7.1"),
+        ("k3d-devstack-x-builds:5501/devstack/mlserver:abc", "k3d-devstack-x-builds:5501/devstack/mlserver:abc"),
+        ("localhost/x:1", "localhost/x:1"),
+        ("ghcr.io/k3d-io/k3d-tools:5.9.0", "ghcr.io/k3d-io/k3d-tools:5.9.0"),
+        ("busybox", "docker.io/library/busybox:latest"),
+    ],
+)
+def test_images_are_compared_by_containerds_names(ref: str, listed: str) -> None:
+    assert k3d.containerd_ref(ref) == listed
+
+
+def test_the_nodes_get_the_seldon_images_they_pull_themselves() -> None:
+    # on amd64 the nodes pull Seldon's operator and storage initializer (devstack's MLServer build comes from the
+    # build registry): those are what `up` loads from the local engine when it has them
+    from devstack.planning.catalog import upstream_platforms
+
+    images = ml_plan().service("seldon").images
+    refs = seldon.cluster_images(images, upstream_platforms("seldon"), "amd64", "reg:5501")
+    assert [refs[k] for k in k3d.NODE_PULLED] == [
+        "seldonio/seldon-core-operator:1.17.1",
+        "seldonio/rclone-storage-initializer:1.17.1",
+    ]
+    assert refs["mlserver"].startswith("reg:5501/")
+
+
+def test_up_refuses_a_malformed_build_arg_before_docker_is_asked(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path), "DOCKER_HOST": "unix:///nonexistent.sock"}
+    r = run_cli("up", "--services", "redis", "--budget", "2g", "--build-arg", "nope:BASE=x", env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert "no recipe 'nope'" in line and "mlserver" in line and "Docker" not in line, line
+    assert not (tmp_path / "devstack").exists()

@@ -131,6 +131,7 @@ def test_names_match_the_operators_go_source() -> None:
     assert re.search(r'PrepackMLFlowName\s*=\s*"' + seldon.IMPLEMENTATION + '"', go)
     assert re.search(r'ProtocolV2\s+Protocol\s*=\s*"' + seldon.PROTOCOL + '"', go)
     assert re.search(r'ANNOTATION_NO_ENGINE\s*=\s*"seldon.io/no-engine"', go)
+    assert re.search(r'Label_seldon_id\s*=\s*"' + seldon.POD_LABEL + '"', go)  # serve's wait finds pods by it
     assert re.search(r'MLServerMLFlowImplementation\s*=\s*"' + re.escape(seldon.MLSERVER_RUNTIME) + '"', go)
     for env in seldon.mlserver_env(model_dir="/mnt/models"):
         assert f'"{env}"' in go, env  # every variable devstack emulates is one the operator sets
@@ -247,3 +248,97 @@ def test_cluster_images_use_devstacks_builds_only_where_upstream_has_no_build_fo
     arm = seldon.cluster_images(images, platforms, "arm64", "k3d-x-builds:5501")
     assert arm == {"k3s": "rancher/k3s:v1.33.5-k3s1", "mlserver": "k3d-x-builds:5501/devstack/mlserver:1.7.1"}
     assert seldon.cluster_images(images, platforms, "amd64", "k3d-x-builds:5501") == images
+
+
+def _pod(*, init: dict[str, object] | None = None, main: dict[str, object] | None = None) -> dict[str, object]:
+    status: dict[str, object] = {}
+    if init is not None:
+        status["initContainerStatuses"] = [{"name": "model-initializer", "image": "init:1", **init}]
+    if main is not None:
+        status["containerStatuses"] = [{"name": "model", "image": "mlserver:1", **main}]
+    return {"metadata": {"name": "iris-v1-default-0-model-abc"}, "status": status}
+
+
+@pytest.mark.parametrize(
+    "pod, said",
+    [
+        (_pod(init={"state": {"running": {}}}), None),
+        (_pod(init={"state": {"waiting": {"reason": "PodInitializing"}}}), None),
+        (_pod(main={"state": {"waiting": {"reason": "ContainerCreating"}}}), None),
+        # one crash is not a loop yet (MLServer may start before MinIO answers)
+        (_pod(main={"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 1}), None),
+        (
+            _pod(init={"state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}),
+            "pod iris-v1-default-0-model-abc: container model-initializer (init:1) is in ImagePullBackOff; "
+            "Back-off pulling image",
+        ),
+        (
+            _pod(main={"state": {"waiting": {"reason": "ErrImagePull"}}}),
+            "pod iris-v1-default-0-model-abc: container model (mlserver:1) is in ErrImagePull",
+        ),
+        (
+            _pod(
+                main={
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                    "restartCount": 3,
+                    "lastState": {"terminated": {"exitCode": 1, "message": "PermissionError: .metrics\n"}},
+                }
+            ),
+            "pod iris-v1-default-0-model-abc: container model (mlserver:1) is in CrashLoopBackOff, 3 restarts, "
+            "last exit 1; back-off 40s",
+        ),
+    ],
+)
+def test_serve_names_a_pod_that_cannot_start(pod: dict[str, object], said: str | None) -> None:
+    from devstack.lifecycle.serving import pod_problem
+
+    assert pod_problem([pod]) == said
+    assert pod_problem([]) is None
+
+
+def test_predict_at_a_url_asks_the_model_by_its_name_then_by_seldons_node_name() -> None:
+    """A V2 server run by hand names its model (the demo's: pattern-pursuit); one run as Seldon runs it answers to
+    the graph node's name. A real HTTP server on a free port answers as MLServer does (404 for a name it lacks)."""
+    import http.server
+    import json
+    import threading
+    from typing import ClassVar
+
+    from devstack.lifecycle.serving import v2_infer
+
+    served: list[str] = []
+
+    class V2(http.server.BaseHTTPRequestHandler):
+        names: ClassVar[set[str]] = {"pattern-pursuit"}
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            name = self.path.split("/")[3]
+            served.append(name)
+            ok = name in self.names
+            body = json.dumps({"outputs": [{"data": [1]}]} if ok else {"error": f"Model {name} not found"})
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), V2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        request = seldon.v2_request([[1.0]])
+        assert v2_infer(url, request, "pattern-pursuit")["outputs"][0]["data"] == [1]
+        assert served == ["pattern-pursuit"]
+        V2.names = {seldon.MODEL_NODE}
+        served.clear()
+        assert v2_infer(url, request, "iris")["outputs"][0]["data"] == [1]
+        assert served == ["iris", seldon.MODEL_NODE]
+        V2.names = set()
+        with pytest.raises(UsageError) as e:
+            v2_infer(url, request, "iris")
+        assert "Model model not found" in e.value.one_line()
+    finally:
+        server.shutdown()

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from devstack.runtime.engine.containers import ContainerState, ProjectContainers
 from devstack.runtime.engine.docker import DockerFailed, client, docker_errors, image_exists, pull
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
 
 
 class ComposeEngine:
@@ -17,15 +21,18 @@ class ComposeEngine:
     switch on, as the demo's services need)."""
 
     def __init__(self, directory: Path, project: str, profiles: tuple[str, ...] = ()) -> None:
-        from devstack.render.state import project_files
-
         self.directory = directory
         self.project = project
-        self.docker = client(
-            compose_project_directory=str(directory),
-            compose_files=project_files(directory),
-            compose_env_files=[str(directory / ".env")],
-            compose_project_name=project,
+        self.docker = self._client(profiles)
+
+    def _client(self, profiles: tuple[str, ...]) -> DockerClient:
+        from devstack.render.state import project_files
+
+        return client(
+            compose_project_directory=str(self.directory),
+            compose_files=project_files(self.directory),
+            compose_env_files=[str(self.directory / ".env")],
+            compose_project_name=self.project,
             compose_profiles=list(profiles),
         )
 
@@ -73,8 +80,11 @@ class ComposeEngine:
         return there
 
     def down(self, *, volumes: bool) -> None:
+        """Every container of the project, whichever profile started it: Compose's down leaves the containers of a
+        profile .env's COMPOSE_PROFILES does not name (the demo's), and the networks they hold, so `down` after
+        `devstack demo` left the demo running. '*' switches every profile on."""
         with docker_errors():
-            self.docker.compose.down(volumes=volumes, remove_orphans=True, timeout=30, quiet=True)
+            self._client(("*",)).compose.down(volumes=volumes, remove_orphans=True, timeout=30, quiet=True)
 
     def restart(self, services: list[str]) -> None:
         with docker_errors():

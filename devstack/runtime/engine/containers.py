@@ -205,6 +205,30 @@ class ProjectContainers:
         return stream
 
 
+# k3d's labels on the containers it creates (pkg/types: k3d.cluster, k3d.role)
+K3D_CLUSTER_LABEL = "k3d.cluster"
+K3D_ROLE_LABEL = "k3d.role"
+
+
+def cluster_nodes(cluster: str, catalog: str) -> list[ContainerState]:
+    """The server and agent containers of a k3d cluster, as one devstack service's containers (`catalog`), each
+    named as the plan names it (k3d-server-0, k3d-agent-1): what `status` shows of the cluster's memory."""
+    from dataclasses import replace
+
+    api = api_client()
+    try:
+        listing = api.containers(all=True, filters={"label": [f"{K3D_CLUSTER_LABEL}={cluster}"]})
+        nodes = [c for c in listing if (c.get("Labels") or {}).get(K3D_ROLE_LABEL) in ("server", "agent")]
+        states = [state_from_inspect(api.inspect_container(c["Id"])) for c in nodes]
+    finally:
+        api.close()
+    prefix = f"k3d-{cluster}-"
+    return sorted(
+        (replace(s, service="k3d-" + s.name.removeprefix(prefix), catalog=catalog) for s in states),
+        key=lambda s: s.service,
+    )
+
+
 def memory_used(project: str, container_ids: list[str]) -> dict[str, int]:
     """Memory each running container uses now (bytes, as `docker stats` shows), from one-shot stats."""
     if not container_ids:

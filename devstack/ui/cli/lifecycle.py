@@ -28,7 +28,9 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
 
     from devstack.lifecycle.stack import up
     from devstack.planning.config import select
+    from devstack.runtime.image_builds import RECIPES
 
+    build_args = parse_build_args(args.build_arg, tuple(RECIPES))  # before anything is asked of Docker
     sel = select(profile=args.profile, services=args.services, budget=args.budget, config=args.config, stack=args.stack)
     progress = _UpProgress(out, quiet=args.json or not out.is_terminal, silent=args.json)
     try:
@@ -39,6 +41,7 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
                 events=progress.events(),
                 from_peaks=args.from_peaks,
                 force=args.force,
+                build_args=build_args,
             )
     except KeyboardInterrupt:
         out.print(
@@ -53,7 +56,7 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
         from devstack.render.state import read_secrets
 
         progress.on_step("bootstrap: topics, buckets, tables, experiment, feature TTL")
-        boot = bootstrap(result.plan, read_secrets(result.directory))
+        boot = bootstrap(result.plan, read_secrets(result.directory), project=result.project)
     if args.json:
         print(json.dumps(_up_json(sel.stack, result, boot), indent=2))
     else:
@@ -143,10 +146,13 @@ def _print_up(out: Console, stack: str, result: UpResult, boot: list[Change] | N
     else:
         for c in result.changes:
             out.print(f"changed: {c}")
-    for f in result.failures:
-        out.print(f"[red]{f.service} is not healthy:[/] {f.reason}", highlight=False)
-        out.print(f"[dim]{f.logs}[/]", highlight=False, markup=False)
-        out.print(f"hint: {f.hint}")
+    from rich.text import Text
+
+    for f in result.failures:  # Docker's and the tools' words as they are: a `[...]` in them is not markup
+        out.print(Text.assemble((f"{f.service} is not healthy: ", "red"), f.reason), highlight=False)
+        if f.logs:
+            out.print(Text(f.logs, style="dim"), highlight=False)
+        out.print(Text(f"hint: {f.hint}"), highlight=False)
     for n in result.skipped:
         out.print(f"[yellow]{n} was not started:[/] devstack does not run its k3d cluster yet.")
     if boot is not None:
@@ -185,8 +191,8 @@ def cmd_bootstrap(args: argparse.Namespace, out: Console) -> int:
     from devstack.lifecycle.stack import open_stack
     from devstack.render.state import read_secrets
 
-    directory, _, plan = open_stack(args.stack)
-    changes = bootstrap(plan, read_secrets(directory))
+    directory, project, plan = open_stack(args.stack)
+    changes = bootstrap(plan, read_secrets(directory), project=project)
     if args.json:
         print(
             json.dumps(

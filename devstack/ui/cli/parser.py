@@ -70,7 +70,7 @@ def _stack_only(p: argparse.ArgumentParser) -> None:
 
 
 def _build_arg(p: argparse.ArgumentParser, metavar: str, help: str) -> None:
-    """--build-arg, repeatable, for the commands that build devstack's own images (demo, k3d images)."""
+    """--build-arg, repeatable, for the commands that build devstack's own images (up, demo, k3d images)."""
     p.add_argument("--build-arg", action="append", default=[], metavar=metavar, help=help)
 
 
@@ -137,6 +137,11 @@ def _lifecycle(sub: Subparsers) -> None:
         "--force", action="store_true", help="start with a budget above what the engine can give (may be OOM-killed)"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    _build_arg(
+        p,
+        "[RECIPE:]NAME=VALUE",
+        "for devstack's own images the Seldon cluster needs, as `k3d images` takes it (mlserver:BASE=...)",
+    )
 
     p = sub.add_parser(
         "bootstrap", help="create what the pipeline expects (topics, buckets, tables, experiment); safe to re-run"
@@ -228,4 +233,8 @@ def _cluster(sub: Subparsers) -> None:
     p.add_argument("model", metavar="MODEL[:VERSION]")
     p.add_argument("--data", required=True, help="JSON: a row, a list of rows, or a whole V2 request")
     _stack_only(p)
-    p.add_argument("--url", help="a V2 server to ask instead of the stack's cluster (e.g. http://127.0.0.1:18080)")
+    p.add_argument(
+        "--url",
+        help="a V2 server to ask instead of the stack's cluster (e.g. the demo's, http://127.0.0.1:18080): MODEL by "
+        "its name there, else by Seldon's node name 'model'",
+    )

@@ -156,14 +156,28 @@ build_cni() {
 }
 
 # ---- CoreDNS ------------------------------------------------------------------------------------------
-COREDNS_BIN="$CACHE/coredns-$COREDNS_VERSION"
+# Only the plugins the node's Corefile (node/k3s) uses, plus log: CoreDNS's own compile-time selection
+# (plugin.cfg filtered, then its directives_generate.go rewrites core/plugin/zplugin.go and zdirectives.go, as
+# `go generate` does). The full set pulls in the AWS, Azure and Google Cloud SDKs, etcd, dnstap, Datadog tracing
+# and QUIC, most of CoreDNS's build time, for plugins no node here configures.
+COREDNS_PLUGINS=(errors health ready kubernetes hosts prometheus forward cache loop reload loadbalance log)
+COREDNS_BIN="$CACHE/coredns-$COREDNS_VERSION-$(printf '%s\n' "${COREDNS_PLUGINS[@]}" | sha256sum | cut -c1-8)"
 build_coredns() {
-    if fresh "$COREDNS_BIN"; then log "CoreDNS $COREDNS_VERSION present"; return; fi
-    local src
+    if fresh "$COREDNS_BIN"; then log "CoreDNS $COREDNS_VERSION present ($COREDNS_BIN)"; return; fi
+    local src p
     src="$(go_module_copy "github.com/coredns/coredns@$COREDNS_VERSION")"
+    awk -F: -v want=" ${COREDNS_PLUGINS[*]} " '/^#/ || index(want, " " $1 " ")' "$src/plugin.cfg" >"$src/plugin.cfg.new"
+    [ "$(grep -vc '^#' "$src/plugin.cfg.new")" = "${#COREDNS_PLUGINS[@]}" ] \
+        || die "CoreDNS $COREDNS_VERSION's plugin.cfg lacks one of: ${COREDNS_PLUGINS[*]}"
+    mv "$src/plugin.cfg.new" "$src/plugin.cfg"
+    (cd "$src" && go run directives_generate.go)
     rm -rf "$COREDNS_BIN.tmp"; mkdir -p "$COREDNS_BIN.tmp"
     (cd "$src" && "${NICE[@]}" go build -trimpath -ldflags "-s -w" -o "$COREDNS_BIN.tmp/coredns" .)
     rm -rf "$src"
+    local have; have="$("$COREDNS_BIN.tmp/coredns" -plugins)"
+    for p in "${COREDNS_PLUGINS[@]}"; do
+        grep -qx "$p" <<<"$have" || die "the CoreDNS build has no plugin $p"
+    done
     touch "$COREDNS_BIN.tmp/.done"
     rm -rf "$COREDNS_BIN"; mv "$COREDNS_BIN.tmp" "$COREDNS_BIN"
 }

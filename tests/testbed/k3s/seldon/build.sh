@@ -6,6 +6,7 @@
 #
 #   build.sh                 # the operator image (tag seldonio/seldon-core-operator:1.17.1) and the chart repo
 #   build.sh serve [PORT]    # serve the chart repository on 127.0.0.1:PORT (default 8879) in the foreground
+#   build.sh repo            # print the chart repository's directory (index.yaml + the .tgz), build nothing
 #
 # - the image: `manager` built from operator@v1.16.0 (CGO off, about 1 min on 2 cores), plus what the upstream
 #   image carries in /tmp/operator-resources (the operator's Makefile: `kustomize build config/default`; here
@@ -25,6 +26,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TESTBED="$(dirname "$(dirname "$HERE")")"
 CACHE="${DEVSTACK_TESTBED_CACHE:-$HOME/.cache/devstack-testbed}/seldon-operator-v1.16.0"
 REPO="$CACHE/chart-repo"
+if [ "${1:-}" = repo ]; then echo "$REPO"; exit 0; fi   # where the chart repository is (or will be)
 export DOCKER_BUILDKIT=0
 # shellcheck source=../../lib/go_source.sh
 source "$TESTBED/lib/go_source.sh"
