@@ -13,6 +13,7 @@ from devstack.planning.catalog import CATALOG
 from devstack.planning.plan import PlanRequest
 from devstack.planning.profiles import LoadedProfile, load_override, load_profile
 from devstack.planning.settings import OverrideSettings, ServiceSettings
+from devstack.services.base import TLS
 
 DEFAULT_PROFILE = "full"
 
@@ -54,6 +55,8 @@ def select(
     loaded = load_profile(profile or override.profile or DEFAULT_PROFILE)
     # the add-ons devstack.yaml declares run with the profile's services, unless --services says which to run
     chosen = parse_services(services) if services is not None else (*loaded.profile.services, *override.addons)
+    if override.tls and TLS not in chosen:  # a stack-wide switch: with --services too
+        chosen = (*chosen, TLS)
     settings = {
         n: (loaded.profile.services.get(n) or ServiceSettings()).under(override.services.get(n))
         for n in set(chosen) | set(loaded.profile.services) | set(override.services)

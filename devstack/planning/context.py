@@ -17,6 +17,7 @@ def context(
     project: str = "",
     scrape_jobs: Iterable[dict[str, object]] = (),
     alert_rules: Iterable[dict[str, object]] = (),
+    via_tls: bool = False,
 ) -> Ctx:
     by_name = {s.name: s for s in plan.services}
     receivers = tuple(r for s in planned(plan) if (r := s.receives_alerts))
@@ -29,6 +30,8 @@ def context(
         tuple(scrape_jobs),
         tuple(alert_rules),
         receivers,
+        {n: SERVICES[n].spec.ports for n in by_name},
+        via_tls,
     )
 
 

@@ -33,6 +33,7 @@ from devstack.planning.catalog import (
 from devstack.planning.settings import ServiceSettings
 from devstack.services import SERVICES, SIZERS, register_addons
 from devstack.services.addon import AddonDecl, addon_service
+from devstack.services.base import LOOPBACK, TLS
 
 PRIORITY_WEIGHT = {1: 1.0, 2: 0.7, 3: 0.4}
 STEP_MIB = 32
@@ -121,6 +122,11 @@ class Plan:
     def names(self) -> list[str]:
         return [s.name for s in self.services]
 
+    @property
+    def plain_bind(self) -> str:
+        """Where the plain ports are published: the bind address, or loopback when the TLS proxy takes it."""
+        return LOOPBACK if TLS in self.names() else self.bind
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
@@ -180,8 +186,10 @@ def _resolve_ports(
         chosen = (settings.get(name) or ServiceSettings()).ports or {}
         out[name] = {}
         for p in spec.ports:
+            if p.tls_of and TLS not in services:  # a TLS twin is published only by the TLS proxy
+                continue
             base = chosen.get(p.name, p.host)
-            hosts = [base + i for i in range(replicas[name])] if p.name == "broker" else [base]
+            hosts = [base + i for i in range(replicas[name])] if p.per_replica else [base]
             for h in hosts:
                 if h in owner:
                     raise UsageError(
@@ -455,7 +463,12 @@ def _notes(req: PlanRequest, budget: int, total: int, planned: list[ServicePlan]
         notes.append(f"the budget is above the seed's {fmt_mib(SEED_PEAK_MIB)} peak for a 32 GB Mac Studio.")
     if total < budget:
         notes.append(f"{fmt_mib(budget - total)} of the budget is left unallocated.")
-    if req.bind not in ("127.0.0.1", "::1"):
+    if req.bind not in ("127.0.0.1", "::1") and TLS in {sp.name for sp in planned}:
+        notes.append(
+            f"the TLS proxy's ports are published on {req.bind}, not only on this machine: anyone who can reach it "
+            "can connect, over TLS only (the plain ports stay on 127.0.0.1)."
+        )
+    elif req.bind not in ("127.0.0.1", "::1"):
         notes.append(
             f"ports are published on {req.bind}, not only on this machine: anyone who can reach it can connect."
         )

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from devstack.core.errors import ConfigError, UsageError
 from devstack.core.units import parse_size
@@ -459,6 +459,7 @@ class OverrideModel(_Services):
     budget: int | None = None
     bind: str = DEFAULT_BIND
     stack: str | None = Field(default=None, pattern=STACK_NAME_PATTERN)
+    tls: StrictBool = False  # the TLS proxy joins whatever services run (services/tls.py)
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -570,4 +571,5 @@ def validate_override(text: str, path: Path) -> OverrideSettings:
         budget=o.budget,
         bind=o.bind,
         stack=o.stack,
+        tls=o.tls,
     )

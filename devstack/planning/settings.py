@@ -71,6 +71,7 @@ class OverrideSettings:
     budget: int | None = None  # MiB
     bind: str = DEFAULT_BIND
     stack: str | None = None
+    tls: bool = False  # `tls: true`: the TLS proxy runs with whichever services do
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)  # the add-ons' declarations too, as AddonDecl.to_dict gives them
@@ -85,4 +86,5 @@ class OverrideSettings:
             budget=d["budget"],
             bind=d["bind"],
             stack=d["stack"],
+            tls=d.get("tls", False),
         )

@@ -32,13 +32,15 @@ from devstack.render.state import (
     check_target_dir,
     load_or_create_secrets,
 )
+from devstack.render.tls import ensure_certificates
 from devstack.services import SERVICES
-from devstack.services.base import Image, Service, env_key, mem, scrape_job
+from devstack.services.base import TLS, Image, Service, env_key, mem, port_env_key, scrape_job
 from devstack.services.clickhouse import NAME as CLICKHOUSE
 from devstack.services.jupyter import NAME as JUPYTER
 from devstack.services.kafka import NAME as KAFKA
 from devstack.services.seldon import NAME as SELDON
 from devstack.services.spark import NAME as SPARK
+from devstack.services.tls import CERT_DIR
 
 NETWORKS = {
     "stream": "the data plane: Kafka, Spark, ClickHouse, MinIO, Redis and their clients",
@@ -71,18 +73,22 @@ def env_values(plan: Plan, project: str, secrets: dict[str, str], notebooks: Pat
         "COMPOSE_PROJECT_NAME": project,
         "DEVSTACK_PROFILE": plan.profile,
         "DEVSTACK_BUDGET": mem(plan.budget_mib),
-        "DEVSTACK_BIND": plan.bind,
+        # with the TLS proxy, the plain ports are this machine's alone and the TLS twins take the bind address
+        "DEVSTACK_BIND": plan.plain_bind,
     }
+    if TLS in plan.names():
+        env["DEVSTACK_TLS_BIND"] = plan.bind
     for s in plan.services:
         service = SERVICES[s.name]
         for key, ref in s.images.items():
             env[env_key("image", key)] = _running_ref(service.spec.images.get(key), ref)
+        per_replica = {p.name for p in service.spec.ports if p.per_replica}
         for port_name, hosts in s.ports.items():
-            if service.spec.max_replicas > 1:  # each replica publishes its own: DEVSTACK_<SVC>_PORT_<n>
+            if port_name in per_replica:  # each replica publishes its own
                 for i, h in enumerate(hosts, 1):
-                    env[env_key(s.name, "port", str(i))] = str(h)
+                    env[port_env_key(s.name, port_name, i)] = str(h)
             else:
-                env[env_key(s.name, "port", port_name)] = str(hosts[0])
+                env[port_env_key(s.name, port_name)] = str(hosts[0])
         if s.runtime == Runtime.K3D.value:
             continue
         env.update(service.env(context(plan, s.name, secrets=secrets, project=project)))
@@ -131,8 +137,11 @@ def has_pipeline(plan: Plan) -> bool:
     return all(n in plan.names() for n in PIPELINE_NEEDS)
 
 
-def compose_text(name: str) -> str:
-    """A Compose file's text: the shipped compose/<file>, or the one devstack generates for an add-on."""
+def compose_text(name: str, generated: dict[str, str] | None = None) -> str:
+    """A Compose file's text: the one a service generates from the plan (`generated`: its files, as config_files
+    gives them), the shipped compose/<file>, or the one devstack generates for an add-on."""
+    if generated and f"compose/{name}" in generated:
+        return generated[f"compose/{name}"]
     for spec in CATALOG.values():
         if spec.compose_file == name and spec.generated_compose is not None:
             return spec.generated_compose()
@@ -151,10 +160,10 @@ def compose_files(plan: Plan) -> list[str]:
 START_INTERVAL = "2s"
 
 
-def _start_interval_yaml(plan: Plan) -> str:
+def _start_interval_yaml(plan: Plan, generated: dict[str, str]) -> str:
     services: dict[str, object] = {}
     for f in compose_files(plan):
-        doc = yaml.safe_load(compose_text(f))
+        doc = yaml.safe_load(compose_text(f, generated))
         for name, svc in (doc.get("services") or {}).items():
             if isinstance(svc, dict) and "healthcheck" in svc and not svc["healthcheck"].get("disable"):
                 services[name] = {"healthcheck": {"start_interval": START_INTERVAL}}
@@ -246,8 +255,6 @@ def config_files(
     """Every generated file (path relative to the stack dir -> text), secrets aside. `start_interval`: the engine
     takes healthcheck start_interval (Docker Engine 25+), so the start-interval file is rendered too."""
     files: dict[str, str] = {COMPOSE_FILE: _compose_yaml(plan, project)}
-    if start_interval:
-        files[START_INTERVAL_FILE] = _start_interval_yaml(plan)
     if has_pipeline(plan):  # the demo's model server: compose/pipeline.yaml builds it from this copy when absent
         recipe = k3d_dir() / "images" / "mlserver"
         files |= {f"images/mlserver/{f.name}": f.read_text(encoding="utf-8") for f in sorted(recipe.iterdir())}
@@ -260,6 +267,8 @@ def config_files(
         e = service.exporter
         if e is not None and e.config is not None and e.container in containers:  # its exporter runs
             files.update(e.config(ctx))
+    if start_interval:
+        files[START_INTERVAL_FILE] = _start_interval_yaml(plan, files)
     files["plan.json"] = json.dumps(plan.to_dict(), indent=2) + "\n"
     return files
 
@@ -288,6 +297,8 @@ def render(
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     secrets = load_or_create_secrets(directory)
+    if TLS in plan.names():  # the stack's CA, kept across renders, and a server certificate for the bind address
+        ensure_certificates(directory / CERT_DIR, plan.bind, project)
     # the k3d cluster's credentials for Prometheus, written by `up` once the cluster exists, stay while seldon is
     # planned (a plan without it drops them with the job)
     kept = cluster_metrics.credential_files(directory) if SELDON in plan.names() else set()
@@ -300,6 +311,8 @@ def render(
         (directory / START_INTERVAL_FILE).unlink(missing_ok=True)
     written = []
     for f in compose_files(plan):
+        if f"compose/{f}" in files:  # generated from the plan: written with the other files below
+            continue
         write_atomic(directory / "compose" / f, compose_text(f))
         written.append(directory / "compose" / f)
     for rel, text in files.items():

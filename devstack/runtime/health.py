@@ -36,6 +36,7 @@ from devstack.services.probes import (
     RedisPing,
     ShellHealthcheck,
     SparkWorkers,
+    TlsHandshakes,
 )
 
 
@@ -264,6 +265,29 @@ def run_prometheus(spec: PrometheusTargets, plan: Plan) -> tuple[bool, str]:
     return True, "ready, " + describe(prometheus_targets(plan))
 
 
+def run_tls(spec: TlsHandshakes) -> tuple[bool, str]:
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the issuer is compared below; clients verify the chain against the CA
+    version = ""
+    for port in spec.ports:
+        with socket.create_connection((spec.host, port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+            der = tls.getpeercert(binary_form=True)
+            version = tls.version() or ""
+        assert der is not None
+        issuer = x509.load_der_x509_certificate(der).issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+        name = str(issuer[0].value) if issuer else ""
+        if not name.startswith(spec.issuer):
+            return False, f"port {port} serves a certificate issued by {name!r}, not by a devstack CA"
+    return True, f"{version} on {len(spec.ports)} ports, with the stack's certificate"
+
+
 def run_probe(spec: ProbeSpec, plan: Plan, *, quick: bool = False) -> tuple[bool, str]:
     """Ask a service what its probe says to ask; raises on a connection error (probe() turns it into a Probe).
     `quick`: no round trip through Kafka (status asks often)."""
@@ -284,6 +308,8 @@ def run_probe(spec: ProbeSpec, plan: Plan, *, quick: bool = False) -> tuple[bool
         return True, f"its Compose healthcheck: {spec.command}"
     if isinstance(spec, PrometheusTargets):
         return run_prometheus(spec, plan)
+    if isinstance(spec, TlsHandshakes):
+        return run_tls(spec)
     raise TypeError(f"no runner for {type(spec).__name__}")
 
 

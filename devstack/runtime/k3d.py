@@ -465,7 +465,7 @@ class ClusterJob:
         from devstack.services.seldon import NAME, cluster_config
 
         check_tools()
-        config_text = cluster_config(plan.service(NAME), project, plan.bind)
+        config_text = cluster_config(plan.service(NAME), project, plan.plain_bind)
         existing = check_existing(project, config_hash(config_text))
         s = plan.service("seldon")
         if existing is None:  # a new cluster publishes these; k3d would fail halfway through on a taken one
@@ -475,7 +475,7 @@ class ClusterJob:
             ports = [h for hs in s.ports.values() for h in hs]
             # devstack's build registry outlives a cluster that failed to start, or was made by `k3d images`
             ours = {n for n, c in containers_publishing(ports).items() if c == images_registry_container(project)}
-            taken = port_owners([h for h in ports if h not in ours], plan.bind)
+            taken = port_owners([h for h in ports if h not in ours], plan.plain_bind)
             if taken:
                 p = taken[0]
                 name = next(n for n, hs in s.ports.items() if p.port in hs)

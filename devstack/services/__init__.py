@@ -29,6 +29,7 @@ from devstack.services import (
     redis,
     seldon,
     spark,
+    tls,
 )
 from devstack.services.base import Service
 
@@ -45,6 +46,7 @@ BUILT_IN: tuple[Service, ...] = (
     prometheus.SERVICE,
     alertmanager.SERVICE,
     seldon.SERVICE,
+    tls.SERVICE,
 )
 
 

@@ -28,7 +28,10 @@ SPEC = ServiceSpec(
     # floor: 1536 for the API server, scheduler and DAG processor, plus the triggerer's 320
     memory=Memory(floor=1856, target=4096, ceiling=8192),
     images={"airflow": Image(f"apache/airflow:{AIRFLOW_VERSION}-python{AIRFLOW_PYTHON}")},
-    ports=(Port("http", 8080, 8088),),
+    ports=(
+        Port("http", 8080, 8088),
+        Port("http-tls", 8080, 8452, "https", "http", "airflow-apiserver"),
+    ),
     depends_on=("postgres",),
     compose_file="airflow.yaml",
     containers={
@@ -91,7 +94,7 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"http://{ctx.host}:{ctx.port('http')}", USER, "airflow_admin_password")
+    return Endpoint(NAME, ctx.url("http"), USER, "airflow_admin_password")
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:

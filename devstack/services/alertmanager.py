@@ -34,7 +34,7 @@ SPEC = ServiceSpec(
     # the repository publishes linux/amd64 and linux/arm64 (its .promu.yml crossbuild platforms)
     images={"alertmanager": Image(f"prom/alertmanager:{ALERTMANAGER_VERSION}")},
     # host 9095, not 9093: Kafka's second and third brokers publish 9093 and 9094
-    ports=(Port("http", 9093, 9095),),
+    ports=(Port("http", 9093, 9095), Port("http-tls", 9093, 8456, "https", "http", NAME)),
     compose_file="alertmanager.yaml",
     summary="receives and groups the alerts Prometheus's rules fire",
 )
@@ -73,7 +73,7 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"http://{ctx.host}:{ctx.port('http')}")
+    return Endpoint(NAME, ctx.url("http"))
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:

@@ -65,12 +65,25 @@ class Image:
 
 @dataclass(frozen=True)
 class Port:
-    """A port published on the host (127.0.0.1 by default)."""
+    """A port published on the host (127.0.0.1 by default).
+
+    A port with `tls_of` is the TLS twin of the service's port of that name: published only when the plan has the
+    TLS proxy (services/tls.py), by the proxy, which ends TLS with the stack's certificate and forwards the bytes to
+    `target` (the Compose service, `{i}` for a replica's number) on `container`. Most forward to the plain port's
+    own container port; a protocol that hands clients addresses (Kafka) forwards to a listener that advertises the
+    twin."""
 
     name: str
     container: int
     host: int
-    scheme: str = "http"  # how to print a URL: http, tcp, kafka, postgresql, redis, spark
+    scheme: str = "http"  # how to print a URL: http, tcp, kafka, postgresql, redis, spark (https, rediss: TLS)
+    tls_of: str = ""
+    target: str = ""
+
+    @property
+    def per_replica(self) -> bool:
+        """Each replica publishes its own (Kafka's brokers)."""
+        return self.name == "broker" or self.tls_of == "broker"
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,7 @@ class Endpoint:
     secret_key: str = ""  # which secret (name in secrets.json) is its password, never the value
     extra: dict[str, str] = field(default_factory=dict)
     page: str = ""  # the web page a person opens for it, where that is not `url` or its UI/console extra
+    ca: str = ""  # the CA file a TLS client trusts, when `url` is a TLS twin's (services/tls.py)
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,15 @@ class Planned(Protocol):
     def images(self) -> dict[str, str]: ...
 
 
+# the TLS proxy's service name (services/tls.py), which base.Ctx asks about
+TLS = "tls"
+# where the plain ports go when the TLS proxy takes the bind address
+LOOPBACK = "127.0.0.1"
+# a port's TLS twin is named after it, with this suffix (its `tls_of`), and a URL of it takes the TLS scheme
+TLS_SUFFIX = "-tls"
+TLS_SCHEMES = {"http": "https", "redis": "rediss", "tcp": "tls"}
+
+
 def host_address(bind: str) -> str:
     """Where a client on the host dials a port published on `bind`: a wildcard bind answers on loopback."""
     return "127.0.0.1" if bind in ("0.0.0.0", "::") else bind
@@ -192,6 +215,11 @@ class Ctx:
     scrape_jobs: tuple[dict[str, object], ...] = ()
     alert_rules: tuple[dict[str, object], ...] = ()
     alert_receivers: tuple[str, ...] = ()
+    # every planned service's declared ports (its spec's), for the TLS proxy, which publishes the others' twins
+    port_specs: Mapping[str, tuple[Port, ...]] = field(default_factory=dict)
+    # the addresses a client on the host gets are the TLS twins' where a port has one (`devstack env` with the
+    # TLS proxy planned); devstack's own clients dial the plain ports on 127.0.0.1
+    via_tls: bool = False
 
     @property
     def host(self) -> str:
@@ -200,6 +228,34 @@ class Ctx:
     def port(self, name: str) -> int:
         """The host port of this service's port `name` (the first replica's)."""
         return self.me.ports[name][0]
+
+    def _twin(self, name: str) -> str | None:
+        twin = f"{name}{TLS_SUFFIX}"
+        return twin if self.via_tls and twin in self.me.ports else None
+
+    def url(self, name: str, path: str = "", scheme: str = "http") -> str:
+        """A client's URL of port `name`: its TLS twin's (https, rediss) when `via_tls` and the port has one."""
+        twin = self._twin(name)
+        port = self.me.ports[twin or name][0]
+        return f"{TLS_SCHEMES.get(scheme, scheme) if twin else scheme}://{self.host}:{port}{path}"
+
+    def addresses(self, name: str) -> list[str]:
+        """host:port of port `name` for each replica (Kafka's brokers), the TLS twins' when `via_tls`."""
+        return [f"{self.host}:{p}" for p in self.me.ports[self._twin(name) or name]]
+
+    def over_tls(self, name: str) -> bool:
+        """A client dials port `name`'s TLS twin."""
+        return self._twin(name) is not None
+
+    @property
+    def plain_bind(self) -> str:
+        """Where the plain ports are published: the bind address, or loopback when the TLS proxy takes it."""
+        return LOOPBACK if self.tls else self.bind
+
+    @property
+    def tls(self) -> bool:
+        """The plan has the TLS proxy: each port with a TLS twin is reachable through it too."""
+        return TLS in self.planned
 
     def has(self, name: str) -> bool:
         return name in self.planned
@@ -233,6 +289,14 @@ def mem(mib: int) -> str:
 def env_key(*parts: str) -> str:
     """A `.env` variable name: DEVSTACK_ and the parts, upper case, with - and . as _."""
     return "_".join(["DEVSTACK", *(p.upper().replace("-", "_").replace(".", "_") for p in parts)])
+
+
+def port_env_key(service: str, port: str, replica: int | None = None) -> str:
+    """The `.env` variable of a published host port: DEVSTACK_<SVC>_PORT_<NAME>; a port each replica publishes
+    (Kafka's brokers) has one per replica: DEVSTACK_KAFKA_PORT_<n>, DEVSTACK_KAFKA_BROKER_TLS_PORT_<n>."""
+    if replica is None:
+        return env_key(service, "port", port)
+    return env_key(service, "port", str(replica)) if port == "broker" else env_key(service, port, "port", str(replica))
 
 
 def container_env(me: Planned) -> dict[str, str]:

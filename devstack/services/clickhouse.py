@@ -40,7 +40,13 @@ SPEC = ServiceSpec(
     # ClickHouse throws MEMORY_LIMIT_EXCEEDED below ~1-2 GB (ClickHouse#41959)
     memory=Memory(floor=1536, target=8192, ceiling=16384),
     images={"clickhouse": Image("clickhouse/clickhouse-server:25.8")},
-    ports=(Port("http", 8123, 8123), Port("native", 9000, 19000, "tcp")),
+    ports=(
+        Port("http", 8123, 8123),
+        Port("native", 9000, 19000, "tcp"),
+        # the TLS twins: every service's are together in 8443-8458 (services/tls.py)
+        Port("http-tls", 8123, 8443, "https", "http", NAME),
+        Port("native-tls", 9000, 8444, "tls", "native", NAME),
+    ),
     compose_file="clickhouse.yaml",
     user=USER,
     summary="single node, time-series tables",
@@ -102,11 +108,9 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    url = f"http://{ctx.host}:{ctx.port('http')}"
+    url = ctx.url("http")
     # its built-in SQL page
-    return Endpoint(
-        NAME, url, NOTEBOOKS, _secret(NOTEBOOKS), {"native": f"{ctx.host}:{ctx.port('native')}"}, f"{url}/play"
-    )
+    return Endpoint(NAME, url, NOTEBOOKS, _secret(NOTEBOOKS), {"native": ctx.addresses("native")[0]}, f"{url}/play")
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:

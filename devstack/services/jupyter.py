@@ -32,7 +32,12 @@ SPEC = ServiceSpec(
     # the notebook kernel is the Spark driver (client mode): the seed's 8 GB driver lives here
     memory=Memory(floor=1536, target=9216, ceiling=12288),
     images={"jupyter": PYSPARK_NOTEBOOK},
-    ports=(Port("http", 8888, 8888), Port("spark-ui", 4040, 4040)),
+    ports=(
+        Port("http", 8888, 8888),
+        Port("spark-ui", 4040, 4040),
+        Port("http-tls", 8888, 8453, "https", "http", NAME),
+        Port("spark-ui-tls", 4040, 8454, "https", "spark-ui", NAME),
+    ),
     compose_file="jupyter.yaml",
     summary="notebooks/ mounted; its kernel is the Spark driver",
 )
@@ -62,7 +67,7 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"http://{ctx.host}:{ctx.port('http')}/lab", "", "jupyter_token")
+    return Endpoint(NAME, ctx.url("http", "/lab"), "", "jupyter_token")
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:

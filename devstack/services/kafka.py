@@ -6,7 +6,8 @@ check one). One principal per client, each with ACLs for its own topics (lifecyc
 ACLs are enforced (StandardAuthorizer), and a resource that has none, as the health probe's topic and a
 notebook's scratch topic, is open to every signed-in principal (`allow.everyone.if.no.acl.found`), so the health
 probe and a user's experiments work before and without bootstrap while the pipeline's topics are each client's
-alone. No TLS: the listeners are plaintext on loopback and on the stack's own network.
+alone. The listeners are plaintext on loopback and on the stack's own network; with the TLS proxy planned
+(services/tls.py) each broker gets one more, which the proxy forwards its TLS twin to.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from devstack.core.knobs import Sized, clamp, down
 from devstack.core.templates import raw, template
 from devstack.services.base import (
+    TLS_SUFFIX,
     AlertSpec,
     Ctx,
     Endpoint,
@@ -44,6 +46,10 @@ CONSUMER_LAG_ALERT = 10_000
 HEALTH_TOPIC = "_devstack_health"
 
 SASL_MECHANISM = "SCRAM-SHA-512"
+# with the TLS proxy planned, each broker's listener for TLS clients: SASL over plain TCP inside, as the proxy ends
+# TLS; it advertises the broker's TLS twin, so a client that bootstrapped over TLS reconnects over TLS
+TLS_LISTENER = "TLS"
+TLS_LISTENER_PORT = 9095
 ADMIN = "admin"  # the brokers' own principal (inter-broker and controller), super user; bootstrap's DDL and ACLs
 
 
@@ -149,7 +155,11 @@ SPEC = ServiceSpec(
     priority=1,
     memory=Memory(floor=768, target=4096, ceiling=8192),
     images={"kafka": Image(f"apache/kafka:{KAFKA_VERSION}")},
-    ports=(Port("broker", 9092, 9092, "kafka"),),
+    ports=(
+        Port("broker", 9092, 9092, "kafka"),
+        # its TLS twin: the proxy forwards to each broker's TLS listener, which advertises the twin (TLS_LISTENER)
+        Port("broker-tls", TLS_LISTENER_PORT, 8445, "kafka", "broker", "kafka-{i}"),
+    ),
     compose_file="kafka.yaml",
     replicas=3,
     min_replicas=1,
@@ -207,6 +217,21 @@ def profiles(ctx: Ctx) -> list[str]:
     return [f"kafka-brokers-{i}" for i in range(2, ctx.me.replicas + 1)]
 
 
+def _tls_listener(ctx: Ctx, replica: int) -> dict[str, str]:
+    """The template's TLS listener pieces for one broker: empty without the TLS proxy."""
+    twins = ctx.me.ports.get(f"broker{TLS_SUFFIX}") if ctx.tls else None
+    if not twins:
+        return {"tls_listener": "", "tls_advertised": "", "tls_protocol": "", "tls_jaas": ""}
+    name = TLS_LISTENER
+    return {
+        "tls_listener": f",{name}://:{TLS_LISTENER_PORT}",
+        "tls_advertised": f",{name}://{ctx.host}:{twins[replica - 1]}",
+        "tls_protocol": f",{name}:SASL_PLAINTEXT",
+        "tls_jaas": f"listener.name.{name.lower()}.scram-sha-512.sasl.jaas.config="
+        "org.apache.kafka.common.security.scram.ScramLoginModule required;\n",
+    }
+
+
 def files(ctx: Ctx) -> dict[str, str]:
     n = ctx.me.replicas
     voters = ",".join(f"{i}@kafka-{i}:9093" for i in range(1, n + 1))
@@ -224,6 +249,7 @@ def files(ctx: Ctx) -> dict[str, str]:
             admin=ADMIN,
             admin_password=ctx.secrets[password_key(ADMIN)],
             mechanism=SASL_MECHANISM,
+            **_tls_listener(ctx, i),
         )
         out[f"config/kafka/kafka-{i}/scram-users"] = _scram_users(ctx.secrets)
         out[f"config/kafka/kafka-{i}/admin.properties"] = _admin_properties(ctx.secrets)
@@ -232,19 +258,22 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    servers = ",".join(f"{ctx.host}:{port}" for port in ctx.me.ports["broker"])
+    servers = ",".join(ctx.addresses("broker"))
     return Endpoint(NAME, servers, NOTEBOOKS, password_key(NOTEBOOKS))
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
     """The notebooks' principal, in the names Kafka clients' settings use (librdkafka and Java alike)."""
-    return {
+    out = {
         "KAFKA_BOOTSTRAP_SERVERS": ep.url,
-        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL" if ep.ca else "SASL_PLAINTEXT",
         "KAFKA_SASL_MECHANISM": SASL_MECHANISM,
         "KAFKA_USERNAME": NOTEBOOKS,
         "KAFKA_PASSWORD": secrets[password_key(NOTEBOOKS)],
     }
+    if ep.ca:  # librdkafka's ssl.ca.location
+        out["KAFKA_SSL_CA_LOCATION"] = ep.ca
+    return out
 
 
 def probe(ctx: Ctx) -> KafkaRoundTrip:

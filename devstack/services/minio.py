@@ -37,7 +37,12 @@ SPEC = ServiceSpec(
             note="community image is frozen; the object store is a role any S3-compatible server can fill",
         )
     },
-    ports=(Port("s3", 9000, 9000), Port("console", 9001, 9001)),
+    ports=(
+        Port("s3", 9000, 9000),
+        Port("console", 9001, 9001),
+        Port("s3-tls", 9000, 8448, "https", "s3", NAME),
+        Port("console-tls", 9001, 8449, "https", "console", NAME),
+    ),
     compose_file="minio.yaml",
     user=USER,
     summary="S3 object store for datasets, models and MLflow artifacts",
@@ -126,10 +131,10 @@ def env(ctx: Ctx) -> dict[str, str]:
 def endpoint(ctx: Ctx) -> Endpoint:
     return Endpoint(
         NAME,
-        f"http://{ctx.host}:{ctx.port('s3')}",
+        ctx.url("s3"),
         USER,
         "minio_password",
-        {"console": f"http://{ctx.host}:{ctx.port('console')}"},
+        {"console": ctx.url("console")},
     )
 
 
@@ -140,6 +145,7 @@ def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
         "AWS_ENDPOINT_URL": ep.url,
         "AWS_ACCESS_KEY_ID": NOTEBOOKS,
         "AWS_SECRET_ACCESS_KEY": secrets.get(password_key(NOTEBOOKS), ""),
+        **({"AWS_CA_BUNDLE": ep.ca} if ep.ca else {}),  # boto3's and the AWS CLI's CA file
     }
 
 

@@ -31,7 +31,7 @@ SPEC = ServiceSpec(
     # plain tags lack boto3 and psycopg; -full carries them (>= 3.9)
     images={"mlflow": Image(f"ghcr.io/mlflow/mlflow:v{MLFLOW_VERSION}-full")},
     # host 5050, not 5000: macOS's AirPlay Receiver holds 5000 on Macs
-    ports=(Port("http", 5000, 5050),),
+    ports=(Port("http", 5000, 5050), Port("http-tls", 5000, 8451, "https", "http", NAME)),
     depends_on=("postgres", "minio"),
     compose_file="mlflow.yaml",
     summary="tracking server + model registry, artifacts in MinIO",
@@ -60,11 +60,12 @@ def env(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"http://{ctx.host}:{ctx.port('http')}")
+    return Endpoint(NAME, ctx.url("http"))
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
-    return {"MLFLOW_TRACKING_URI": ep.url}
+    # MLflow's client verifies the tracking server with the CA file this names
+    return {"MLFLOW_TRACKING_URI": ep.url, **({"MLFLOW_TRACKING_SERVER_CERT_PATH": ep.ca} if ep.ca else {})}
 
 
 def probe(ctx: Ctx) -> HttpProbe:

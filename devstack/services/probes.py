@@ -91,8 +91,20 @@ class ShellHealthcheck:
     command: str
 
 
+@dataclass(frozen=True)
+class TlsHandshakes:
+    """A TLS handshake completes on each port, with a certificate a devstack CA issued (its issuer's common name
+    starts with `issuer`). The chain is checked by the clients that trust the CA; this asks whether the proxy is up
+    and serves the stack's certificate rather than another."""
+
+    host: str
+    ports: tuple[int, ...]
+    issuer: str
+
+
 ProbeSpec = (
     ShellHealthcheck
+    | TlsHandshakes
     | HttpProbe
     | RedisPing
     | PgQuery

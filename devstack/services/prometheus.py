@@ -38,7 +38,7 @@ SPEC = ServiceSpec(
     memory=Memory(floor=160, target=1024, ceiling=2048),
     # the exporters' images are added by the registry, from the services that declare them
     images={"prometheus": Image("prom/prometheus:v3.7.3")},
-    ports=(Port("http", 9090, 9090),),
+    ports=(Port("http", 9090, 9090), Port("http-tls", 9090, 8455, "https", "http", NAME)),
     compose_file="prometheus.yaml",
     summary="scrapes the services' native metrics, and exporters for Kafka and Redis",
 )
@@ -177,7 +177,7 @@ ALERTS = (
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"http://{ctx.host}:{ctx.port('http')}")
+    return Endpoint(NAME, ctx.url("http"))
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:

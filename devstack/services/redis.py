@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from devstack.core.knobs import Sized, down
 from devstack.core.templates import template
@@ -35,7 +36,7 @@ SPEC = ServiceSpec(
     priority=1,
     memory=Memory(floor=256, target=2048, ceiling=8192),
     images={"redis": Image("redis:7.4.6")},
-    ports=(Port("redis", 6379, 6379, "redis"),),
+    ports=(Port("redis", 6379, 6379, "redis"), Port("redis-tls", 6379, 8450, "rediss", "redis", NAME)),
     compose_file="redis.yaml",
     summary="feature cache with AOF persistence and key expiry",
 )
@@ -89,12 +90,15 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(NAME, f"redis://{ctx.host}:{ctx.port('redis')}/0", FEATURES_USER, _secret(FEATURES_USER))
+    return Endpoint(NAME, ctx.url("redis", "/0", "redis"), FEATURES_USER, _secret(FEATURES_USER))
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:
-    # the feature store's user, named in the URL (redis-cli 7 sends an empty user name for `redis://:pw@`)
-    return {"REDIS_URL": ep.url.replace("redis://", f"redis://{FEATURES_USER}:{secrets[_secret(FEATURES_USER)]}@")}
+    # the feature store's user, named in the URL (redis-cli 7 sends an empty user name for `redis://:pw@`); over
+    # TLS, rediss:// with the CA as redis-py's `ssl_ca_certs` (from_url hands query arguments to the connection)
+    scheme, rest = ep.url.split("://", 1)
+    url = f"{scheme}://{FEATURES_USER}:{secrets[_secret(FEATURES_USER)]}@{rest}"
+    return {"REDIS_URL": f"{url}?ssl_ca_certs={quote(ep.ca, safe='/')}" if ep.ca else url}
 
 
 def probe(ctx: Ctx) -> RedisPing:

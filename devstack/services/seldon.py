@@ -110,7 +110,7 @@ def cluster_config(me: Planned, project: str, bind: str = "127.0.0.1") -> str:
 
 
 def files(ctx: Ctx) -> dict[str, str]:
-    return {CLUSTER_CONFIG: cluster_config(ctx.me, ctx.project, ctx.bind)}
+    return {CLUSTER_CONFIG: cluster_config(ctx.me, ctx.project, ctx.plain_bind)}
 
 
 def endpoint(ctx: Ctx) -> Endpoint:

@@ -26,6 +26,9 @@ SPEC = ServiceSpec(
         Port("master", 7077, 7077, "spark"),
         Port("master-ui", 8080, 8080),
         Port("worker-ui", 8081, 8081),
+        # the UIs' TLS twins; the master's RPC port has none (Spark's RPC is not TLS: services/tls.py)
+        Port("master-ui-tls", 8080, 8457, "https", "master-ui", "spark-master"),
+        Port("worker-ui-tls", 8081, 8458, "https", "worker-ui", "spark-worker"),
     ),
     compose_file="spark.yaml",
     containers={"spark-master": 0.0, "spark-worker": 1.0},  # master sized by size()
@@ -89,9 +92,7 @@ def files(ctx: Ctx) -> dict[str, str]:
 
 
 def endpoint(ctx: Ctx) -> Endpoint:
-    return Endpoint(
-        NAME, f"spark://{ctx.host}:{ctx.port('master')}", extra={"ui": f"http://{ctx.host}:{ctx.port('master-ui')}"}
-    )
+    return Endpoint(NAME, f"spark://{ctx.host}:{ctx.port('master')}", extra={"ui": ctx.url("master-ui")})
 
 
 def client_env(ep: Endpoint, secrets: Mapping[str, str]) -> dict[str, str]:

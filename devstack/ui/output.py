@@ -11,6 +11,7 @@ from rich.table import Table
 from devstack.core.units import fmt_mib
 from devstack.lifecycle.doctor import Finding, Level
 from devstack.planning.plan import Plan
+from devstack.services.base import TLS
 
 if TYPE_CHECKING:
     from devstack.lifecycle.stack import ServiceStatus
@@ -105,7 +106,7 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
 def print_endpoints(console: Console, plan: Plan, stack: str) -> None:
     from devstack.planning.endpoints import endpoints
 
-    t = Table(title=f"Stack {stack!r}: endpoints (on this machine only: {plan.bind})")
+    t = Table(title=f"Stack {stack!r}: endpoints (on this machine only: {plan.plain_bind})")
     t.add_column("service", no_wrap=True)
     t.add_column("url", overflow="fold")  # whole, to be copied: folded only if wider than the terminal
     t.add_column("user", no_wrap=True)
@@ -115,6 +116,26 @@ def print_endpoints(console: Console, plan: Plan, stack: str) -> None:
         t.add_row(e.service, e.url, e.user or ("token" if e.secret_key else ""))
         for k, v in e.extra.items():  # a row each (Spark's UI, MinIO's console): a URL under a URL
             t.add_row(f"  {k}", v, "")
+    console.print(t)
+    if TLS in plan.names():
+        _print_tls_twins(console, plan)
+
+
+def _print_tls_twins(console: Console, plan: Plan) -> None:
+    """The TLS proxy's twins of the endpoints above, on the bind address (the plain ones are then 127.0.0.1's)."""
+    from devstack.planning.endpoints import endpoints
+
+    plain = {e.service: e for e in endpoints(plan)}
+    t = Table(title=f"TLS (the TLS proxy, on {plan.bind}): `devstack env` gives clients these and the stack's CA")
+    t.add_column("service", no_wrap=True)
+    t.add_column("url", overflow="fold")
+    for e in endpoints(plan, via_tls=True):
+        shown = e.url != plain[e.service].url
+        if shown:
+            t.add_row(e.service, e.url)
+        for k, v in e.extra.items():
+            if v != plain[e.service].extra.get(k):  # Spark's UI has a twin where its master's RPC has none
+                t.add_row(f"  {k}" if shown else f"{e.service} {k}", v)
     console.print(t)
 
 

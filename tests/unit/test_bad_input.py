@@ -86,6 +86,12 @@ CASES: dict[str, tuple[str, list[str], str]] = {
     "alert duration not a duration": ("alerts:\n  TargetDown: {for: soon}\n", [], "'soon' is not a duration"),
     "alert threshold not positive": ("alerts:\n  KafkaConsumerGroupLag: {threshold: 0}\n", [], "threshold"),
     "unknown alert setting": ("alerts:\n  TargetDown: {wait: 5m}\n", [], "wait"),
+    "tls not a boolean": ("tls: maybe\n", [], "tls"),
+    "tls twin port taken by another service": (
+        "tls: true\nservices:\n  redis: {ports: {redis-tls: 9000}}\n",
+        ["--services", "redis,minio"],
+        "host port 9000",
+    ),
     "add-on unknown group": (
         "addons:\n  web:\n    image: nginx\n    group: misc\n    memory: {floor: 64m}\n    health: {command: 'true'}\n",
         [],
@@ -106,7 +112,12 @@ def test_bad_input_one_line_exit_2(name: str, tmp_path: Path) -> None:
     assert len(err.splitlines()) == 1, err
     assert expect in err, err
     assert "Fix:" in err, err
-    if text and name not in ("unknown profile", "port clash in override", "add-on port clash"):
+    if text and name not in (
+        "unknown profile",
+        "port clash in override",
+        "add-on port clash",
+        "tls twin port taken by another service",
+    ):
         assert "devstack.yaml" in err  # the file is named
 
 

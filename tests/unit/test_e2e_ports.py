@@ -45,7 +45,7 @@ def _ports(shift: int, named: set[int]) -> set[int]:
     ports = {p + shift for p in named}
     for spec in CATALOG.values():
         for p in spec.ports:
-            ports |= {p.host + i + shift for i in range(BROKERS if p.name == "broker" else 1)}
+            ports |= {p.host + i + shift for i in range(BROKERS if p.per_replica else 1)}
     return ports
 
 

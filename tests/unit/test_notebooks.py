@@ -50,7 +50,9 @@ ENDPOINT_ENV = {
     "AWS_SECRET_ACCESS_KEY",
     "REDIS_URL",
 }
-ALLOWED_ENV = ENDPOINT_ENV | {"MODEL_SERVER_URL", "DEVSTACK_IN_STACK", "GIT_PYTHON_REFRESH"}
+# what `devstack env` adds on the host when the plan has the TLS proxy (JupyterLab, inside, dials the plain ports)
+TLS_ENV = {"KAFKA_SSL_CA_LOCATION", "DEVSTACK_CA_CERT"}
+ALLOWED_ENV = ENDPOINT_ENV | TLS_ENV | {"MODEL_SERVER_URL", "DEVSTACK_IN_STACK", "GIT_PYTHON_REFRESH"}
 PIP_PINS = re.compile(r"^%pip install -q (.+)$", re.M)
 
 
@@ -106,6 +108,8 @@ def test_the_endpoint_names_are_what_devstack_env_and_the_stack_set() -> None:
     plan = make_plan(PlanRequest("full", services, budget_mib=20 * 1024))
     secrets = {k: "x" for k in SECRET_NAMES}
     assert set(environment(plan, secrets)) >= ENDPOINT_ENV
+    with_tls = make_plan(PlanRequest("full", (*services, "tls"), budget_mib=20 * 1024))
+    assert set(environment(with_tls, secrets, "/stack/tls/ca.crt")) >= ENDPOINT_ENV | TLS_ENV
     jupyter = (REPO / "compose" / CATALOG["jupyter"].compose_file).read_text(encoding="utf-8")  # type: ignore[operator]
     for name in ENDPOINT_ENV | {"DEVSTACK_IN_STACK"}:
         assert re.search(rf"^\s+{name}:", jupyter, re.M), name

@@ -11,7 +11,11 @@ from devstack.ui.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.console import Console
+
+    from devstack.planning.plan import Plan
 
 
 def cmd_env(args: argparse.Namespace, out: Console) -> int:
@@ -22,7 +26,7 @@ def cmd_env(args: argparse.Namespace, out: Console) -> int:
     from devstack.render.state import read_secrets
 
     directory, _, plan = open_stack(args.stack)
-    env = environment(plan, read_secrets(directory))
+    env = environment(plan, read_secrets(directory), "" if args.plain else _ca_file(directory, plan))
     from devstack.render.project import has_pipeline
 
     if has_pipeline(plan):  # the demo's MLServer (`devstack demo`), for notebooks that predict
@@ -36,6 +40,15 @@ def cmd_env(args: argparse.Namespace, out: Console) -> int:
         for k, v in env.items():
             print(f"{prefix}{k}={shlex.quote(v)}")
     return EXIT_OK
+
+
+def _ca_file(directory: Path, plan: Plan) -> str:
+    """The stack's CA, when the plan has the TLS proxy (render made it): clients then get the TLS twins."""
+    from devstack.services.base import TLS
+    from devstack.services.tls import CA_CERT, CERT_DIR
+
+    ca = directory / CERT_DIR / CA_CERT
+    return str(ca) if TLS in plan.names() and ca.is_file() else ""
 
 
 def cmd_secrets(args: argparse.Namespace, out: Console) -> int:

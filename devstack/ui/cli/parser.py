@@ -184,6 +184,11 @@ def _access(sub: Subparsers) -> None:
     p = sub.add_parser("env", help="every endpoint and credential, for notebooks and tools")
     _stack_only(p)
     p.add_argument("--format", choices=["shell", "dotenv", "json"], default="shell")
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="with the TLS proxy planned: the plain ports on 127.0.0.1 rather than the TLS twins and the CA",
+    )
 
     p = sub.add_parser("secrets", help="the stack's user names and passwords")
     _stack_only(p)
