@@ -11,6 +11,7 @@ Files only, no Docker. The layout:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,7 @@ from devstack.services.jupyter import NAME as JUPYTER
 from devstack.services.kafka import NAME as KAFKA
 from devstack.services.seldon import NAME as SELDON
 from devstack.services.spark import NAME as SPARK
-from devstack.services.tls import CERT_DIR
+from devstack.services.tls import CERT_DIR, CERT_HASH_ENV
 
 NETWORKS = {
     "stream": "the data plane: Kafka, Spark, ClickHouse, MinIO, Redis and their clients",
@@ -297,8 +298,8 @@ def render(
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o700)
     secrets = load_or_create_secrets(directory)
-    if TLS in plan.names():  # the stack's CA, kept across renders, and a server certificate for the bind address
-        ensure_certificates(directory / CERT_DIR, plan.bind, project)
+    # the stack's CA, kept across renders, and a server certificate for the bind address
+    tls = ensure_certificates(directory / CERT_DIR, plan.bind, project) if TLS in plan.names() else None
     # the k3d cluster's credentials for Prometheus, written by `up` once the cluster exists, stay while seldon is
     # planned (a plan without it drops them with the job)
     kept = cluster_metrics.credential_files(directory) if SELDON in plan.names() else set()
@@ -320,6 +321,8 @@ def render(
         write_atomic(directory / rel, text, mode)
         written.append(directory / rel)
     env = env_values(plan, project, secrets, notebooks)
+    if tls is not None:
+        env[CERT_HASH_ENV] = hashlib.sha256(tls.server.read_bytes()).hexdigest()[:12]
     if START_INTERVAL_FILE in files:  # plain `docker compose` in the directory merges the same files devstack does
         env = {"COMPOSE_FILE": f"{COMPOSE_FILE}:{START_INTERVAL_FILE}", **env}
     write_private(directory / ".env", _env_file(env, plan))

@@ -19,6 +19,7 @@ reads, with no module to load.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ CONFIG_DIR = "/usr/local/etc/haproxy"
 CERT_DIR = "tls"
 SERVER_PEM = "server.pem"
 CA_CERT = "ca.crt"
+# the .env variable render sets to a hash of the server certificate (see `compose`)
+CERT_HASH_ENV = "DEVSTACK_TLS_CERT_HASH"
 # the stack's CA's common name (render/tls.py), which the probe checks the served certificate's issuer against
 CA_NAME = "devstack CA for "
 
@@ -139,11 +142,19 @@ def compose(ctx: Ctx) -> str:
     """The proxy's Compose file, generated: its published ports are the plan's twins, each on the bind address
     (`DEVSTACK_TLS_BIND`; the plain ports stay on 127.0.0.1, see render)."""
     ports = [f"${{DEVSTACK_TLS_BIND:-127.0.0.1}}:${{{r.env}:-{r.host_port}}}:{r.host_port}" for r in routes(ctx)]
+    config = hashlib.sha256(haproxy_cfg(ctx).encode()).hexdigest()[:12]
     doc = {
         "services": {
             CONTAINER: {
                 "image": f"${{DEVSTACK_IMAGE_HAPROXY:-haproxy:{HAPROXY_VERSION}}}",
-                "labels": {"dev.devstack.service": NAME},
+                # HAProxy reads its config and certificate when it starts, and render replaces both files whole
+                # (a file bind mount keeps the old one): these labels change with them, so `up` (Compose)
+                # recreates the proxy when either changed
+                "labels": {
+                    "dev.devstack.service": NAME,
+                    "dev.devstack.tls-config": config,
+                    "dev.devstack.tls-certificate": f"${{{CERT_HASH_ENV}:-}}",
+                },
                 "mem_limit": "${DEVSTACK_TLS_PROXY_MEM:-64m}",
                 "memswap_limit": "${DEVSTACK_TLS_PROXY_MEM:-64m}",
                 "volumes": [

@@ -215,3 +215,28 @@ def test_the_notebooks_run_from_a_host_python_over_tls(tls_env: dict[str, str]) 
     for notebook in ("01_kafka_produce_consume.ipynb", "03_clickhouse_materialized_views.ipynb"):
         result = run_notebook_on_host(python, str(REPO / "notebooks"), notebook, {**os.environ, **tls_env})
         assert result["ok"], f"{notebook} failed on the host over TLS:\n{result['error']}"
+
+
+def _served_certificate(port: int) -> bytes:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw, ctx.wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def test_a_new_certificate_reaches_the_proxy_on_the_next_up(env: dict[str, str], tls_env: dict[str, str]) -> None:
+    """HAProxy reads its certificate when it starts and render replaces the file whole: `up` recreates the proxy
+    when the certificate changed (made again here, as when it nears its end or the bind address moves)."""
+    pem = Path(tls_env["DEVSTACK_CA_CERT"]).with_name("server.pem")
+    before = _served_certificate(8448 + SHIFT)
+    assert ssl.DER_cert_to_PEM_cert(before).strip() in pem.read_text()
+    pem.unlink()
+    r = run_cli(
+        "up", "--services", SERVICES, "--budget", "6g", "--stack", STACK, "--config", config_path(env), "--json",
+        env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, up_failed(r)
+    after = _served_certificate(8448 + SHIFT)
+    assert after != before and ssl.DER_cert_to_PEM_cert(after).strip() in pem.read_text()

@@ -207,3 +207,19 @@ def test_the_rendered_project_passes_docker_compose_config(tmp_path: Path, monke
     assert {p["host_ip"] for p in proxy["ports"]} == {"0.0.0.0"}
     assert set(proxy["networks"]) == {"stream", "store"}
     assert {p["host_ip"] for s in services.values() for p in s.get("ports", [])} == {"127.0.0.1"}
+
+
+def test_the_proxy_is_recreated_when_its_certificate_or_config_changes(tmp_path: Path) -> None:
+    """Compose recreates a container whose configuration changed: the labels carry both files' hashes."""
+    d = tmp_path / "stack"
+    render(_plan(("redis", TLS)), d, "devstack-t")
+    compose = (d / "compose/tls.yaml").read_text()
+    cert, config = env_of(d)["DEVSTACK_TLS_CERT_HASH"], yaml.safe_load(compose)["services"]["tls-proxy"]["labels"]
+    assert config["dev.devstack.tls-certificate"] == "${DEVSTACK_TLS_CERT_HASH:-}" and len(cert) == 12
+    (d / "tls/server.pem").unlink()
+    render(_plan(("redis", TLS)), d, "devstack-t")
+    assert env_of(d)["DEVSTACK_TLS_CERT_HASH"] != cert
+    assert (d / "compose/tls.yaml").read_text() == compose  # same config: the same label
+    render(_plan(("redis", "minio", TLS)), d, "devstack-t")
+    labels = yaml.safe_load((d / "compose/tls.yaml").read_text())["services"]["tls-proxy"]["labels"]
+    assert labels["dev.devstack.tls-config"] != config["dev.devstack.tls-config"]
