@@ -32,5 +32,11 @@ def shifted_env(
     return {**have, "XDG_STATE_HOME": str(state)}
 
 
+def configure(env: dict[str, str], **top: Any) -> None:
+    """Set top-level keys of such a stack's devstack.yaml (bind, alerts, add-ons), as a user would edit it."""
+    path = Path(config_path(env))
+    path.write_text(json.dumps({**json.loads(path.read_text()), **top}))
+
+
 def config_path(env: dict[str, str]) -> str:
     return str(Path(env["XDG_STATE_HOME"]) / "devstack.yaml")

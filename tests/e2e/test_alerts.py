@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli, up_failed
-from tests.shifted_stack import config_path, shifted_env
+from tests.shifted_stack import config_path, configure, shifted_env
 from tests.testbed_images import testbed_images
 
 pytestmark = pytest.mark.engine
@@ -81,10 +81,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         SHIFT,
         ["REDIS", "PROMETHEUS", "REDIS_EXPORTER", "ALERTMANAGER", "CADVISOR"],
     )
-    path = Path(config_path(e))
-    doc = json.loads(path.read_text())
-    doc["alerts"] = ALERTS
-    path.write_text(json.dumps(doc))
+    configure(e, alerts=ALERTS)
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 

@@ -18,7 +18,7 @@ import pytest
 
 from devstack.lifecycle.stack import load_plan
 from tests.conftest import kafka_conf, run_cli, up_failed
-from tests.shifted_stack import config_path, shifted_env
+from tests.shifted_stack import config_path, configure, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "e2e-prom"
@@ -58,10 +58,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         ],
     )
     # the services' alert rules with thresholds and `for`s a test can reach in seconds, as a user may set them
-    path = Path(config_path(e))
-    doc = json.loads(path.read_text())
-    doc["alerts"] = {name: {"for": "10s", **more} for name, more in ALERTS.items()}
-    path.write_text(json.dumps(doc))
+    configure(e, alerts={name: {"for": "10s", **more} for name, more in ALERTS.items()})
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli, up_failed
-from tests.shifted_stack import config_path, shifted_env
+from tests.shifted_stack import config_path, configure, shifted_env
 
 pytestmark = pytest.mark.engine
 STACK = "e2e-tls"
@@ -39,10 +39,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
         ["KAFKA", "MINIO", "REDIS", "CLICKHOUSE", "MLFLOW", "POSTGRES", "HAPROXY"],
         {"kafka": {"replicas": 1}},
     )
-    path = Path(config_path(e))
-    doc = json.loads(path.read_text())
-    doc["bind"] = "0.0.0.0"  # what the twins are for: the stack reached from other machines
-    path.write_text(json.dumps(doc))
+    configure(e, bind="0.0.0.0")  # what the twins are for: the stack reached from other machines
     yield e
     run_cli("down", "--stack", STACK, "--volumes", "--yes", env=e)
 
